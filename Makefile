@@ -1,0 +1,32 @@
+# Every target creates the virtualenv and installs what it needs itself.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test bench lint size clean
+
+$(STAMP): pyproject.toml
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e ".[dev,bench]"
+	touch $(STAMP)
+
+demo: $(STAMP)
+	$(PY) examples/demo.py
+
+test: $(STAMP)
+	$(PY) -m pytest tests
+
+bench: $(STAMP)
+	$(PY) benchmarks/run.py
+
+lint: $(STAMP)
+	$(PY) -m ruff check tensorir tests benchmarks examples
+	$(PY) -m ruff format --check tensorir tests benchmarks examples
+
+size:
+	@find tensorir -name '*.py' | xargs cat | grep -cv '^\s*\(#.*\)\?$$'
+
+clean:
+	rm -rf $(VENV) build *.egg-info

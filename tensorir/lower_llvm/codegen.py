@@ -1,0 +1,173 @@
+"""A generalized function -> one LLVM function, the native entry point of a jitted function.
+
+Calling convention: `i32 f(PyArrayObject *in0, ..., PyArrayObject *out0, ...)`. The entry reads
+each array's data pointer (and, only where the compiler lacks them, its sizes and byte strides)
+straight from numpy's object layout, so a call costs one ctypes call and no argument packing.
+Outputs are C-contiguous arrays the caller allocates. The return value is 0, or 1 + the index
+of a run-time error (an out-of-bounds gather index) in `Lowered.errors`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from llvmlite import ir
+
+from ..ir import types as T
+from ..ir.core import Function, OpResult, Operation, Value
+from .buffers import Buffer, contiguous, splat
+from .loops import GenericLowering, emit_nest
+from .memplan import MemoryPlan, plan
+from .scalar import I8, I32, I64, declare, mem_type
+from .pyarray import ARRAY_DATA, ARRAY_DIMS, ARRAY_STRIDES
+
+PTR = ir.PointerType()
+
+
+@dataclass
+class Lowered:
+    """An LLVM module holding entry `name`, with what the caller needs to run it."""
+
+    module: ir.Module
+    name: str
+    errors: list[str]
+    plan: MemoryPlan
+
+
+class _FunctionLowering:
+    def __init__(self, f: Function, name: str, contiguous_args: list[bool]):
+        self.f = f
+        self.module = ir.Module(name=name)
+        n_res = len(f.type.results)
+        fnty = ir.FunctionType(I32, [PTR] * (len(f.args) + n_res))
+        self.fn = ir.Function(self.module, fnty, name)
+        self.fn.attributes.add("nounwind")
+        # stack slots go in their own first block, so mem2reg promotes them to registers
+        self.allocas = self.fn.append_basic_block("allocas")
+        self.b = ir.IRBuilder(self.fn.append_basic_block("entry"))
+        self.alloca_builder = ir.IRBuilder(self.allocas)
+        self.buffers: dict[Value, Buffer] = {}
+        self.errors: list[str] = []
+        self.contiguous_args = contiguous_args
+        self.err = self.alloca(I32)
+        self.b.store(ir.Constant(I32, 0), self.err)
+
+    def alloca(self, ty: ir.Type) -> ir.Value:
+        """A stack slot, allocated once per call."""
+        return self.alloca_builder.alloca(ty)
+
+    def buffer_of(self, v: Value) -> Buffer:
+        return self.buffers[v]
+
+    def report(self, op: Operation, failed: ir.Value) -> None:
+        """Record a run-time error of `op` when `failed` holds; the first error code sticks."""
+        where = f" (at {op.loc})" if op.loc else ""
+        self.errors.append(f"index out of bounds for an axis of size {op.attrs['size']}{where}")
+        code = ir.Constant(I32, len(self.errors))
+        old = self.b.load(self.err)
+        first = self.b.and_(failed, self.b.icmp_signed("==", old, ir.Constant(I32, 0)))
+        self.b.store(self.b.select(first, code, old), self.err)
+
+    def array_buffer(self, obj: ir.Value, t: T.TensorType, is_contiguous: bool) -> Buffer:
+        b = self.b
+        data = b.load(b.gep(obj, [ir.Constant(I64, ARRAY_DATA)], source_etype=I8), typ=PTR)
+        dims_ptr = strides_ptr = None
+        if not t.is_static:
+            dims_ptr = b.load(b.gep(obj, [ir.Constant(I64, ARRAY_DIMS)], source_etype=I8), typ=PTR)
+        shape = [
+            ir.Constant(I64, d)
+            if d is not None
+            else b.load(b.gep(dims_ptr, [ir.Constant(I64, i)], source_etype=I64), typ=I64)
+            for i, d in enumerate(t.shape)
+        ]
+        if is_contiguous and t.is_static:
+            return contiguous(data, t)
+        strides_ptr = b.load(b.gep(obj, [ir.Constant(I64, ARRAY_STRIDES)], source_etype=I8), typ=PTR)
+        strides = [
+            b.load(b.gep(strides_ptr, [ir.Constant(I64, i)], source_etype=I64), typ=I64)
+            for i in range(t.rank)
+        ]
+        return Buffer(data, t.dtype, shape, strides)
+
+    def constant_buffer(self, op: Operation) -> Buffer:
+        attr = op.attrs["value"]
+        raw = attr.array.astype(attr.array.dtype.newbyteorder("<")).tobytes()
+        arr_ty = ir.ArrayType(I8, len(raw))
+        g = ir.GlobalVariable(self.module, arr_ty, name=f"const{len(self.module.globals)}")
+        g.global_constant = True
+        g.linkage = "private"
+        g.align = 64
+        g.initializer = ir.Constant(arr_ty, bytearray(raw))
+        return splat(g, attr.type) if attr.splat else contiguous(g, attr.type)
+
+    def lower(self) -> Lowered:
+        f, b = self.f, self.b
+        params = list(self.fn.args)
+        for a, obj, c in zip(f.args, params, self.contiguous_args):
+            self.buffers[a] = self.array_buffer(obj, a.type, c)
+        p = self.plan = plan(f)
+        outs = params[len(f.args) :]
+        arena = None
+        if p.arena_bytes:
+            malloc = declare(self.module, "malloc", PTR, [I64])
+            arena = b.call(malloc, [ir.Constant(I64, p.arena_bytes)])
+
+        def class_buffer(v: Value) -> Buffer:
+            c = p.cls[v]
+            if c in p.output:
+                obj = outs[p.output[c]]
+                data = b.load(b.gep(obj, [ir.Constant(I64, ARRAY_DATA)], source_etype=I8), typ=PTR)
+                return contiguous(data, v.type)
+            ptr = b.gep(arena, [ir.Constant(I64, p.offset[c])], source_etype=I8, inbounds=True)
+            return contiguous(ptr, v.type)
+
+        for n, op in enumerate(f.body.ops):
+            if op.name == "func.return":
+                break
+            if op.name == "tir.constant":
+                self.buffers[op.result] = self.constant_buffer(op)
+            elif op.name == "tir.empty":
+                self.buffers[op.result] = class_buffer(op.result)
+            elif op.name == "tir.generic":
+                self.lower_generic(op, class_buffer, f"g{n}")
+            else:
+                raise NotImplementedError(f"the LLVM backend cannot lower {op.name}; generalize first")
+        for v, k in p.copies:
+            src = self.buffers[v]
+            data = b.load(b.gep(outs[k], [ir.Constant(I64, ARRAY_DATA)], source_etype=I8), typ=PTR)
+            self.copy(src, contiguous(data, v.type), f"ret{k}")
+        if arena is not None:
+            b.call(declare(self.module, "free", ir.VoidType(), [PTR]), [arena])
+        b.ret(b.load(self.err))
+        self.alloca_builder.branch(self.fn.blocks[1])
+        return Lowered(self.module, self.fn.name, self.errors, p)
+
+    def lower_generic(self, op: Operation, class_buffer, tag: str) -> None:
+        n_in = op.attrs["num_inputs"]
+        ins = [self.buffers[v] for v in op.operands[:n_in]]
+        outs = []
+        for k, r in enumerate(op.results):
+            dst = class_buffer(r)
+            init = op.operands[n_in + k]
+            fresh = isinstance(init, OpResult) and init.op.name == "tir.empty"
+            if not fresh and self.plan.cls.get(init) != self.plan.cls[r]:
+                self.copy(self.buffers[init], dst, f"{tag}.init{k}")
+            outs.append(dst)
+            self.buffers[r] = dst
+        GenericLowering(op, ins, outs, self).run(self.b, tag)
+
+    def copy(self, src: Buffer, dst: Buffer, tag: str) -> None:
+        """dst[...] = src[...] elementwise."""
+        ivs: list = [None] * len(dst.shape)
+
+        def point():
+            dst.store(self.b, ivs, src.load(self.b, ivs))
+
+        emit_nest(self.b, list(range(len(dst.shape))), dst.shape, ivs, point, tag)
+
+
+def lower_function(f: Function, name: str, contiguous_args: list[bool]) -> Lowered:
+    """LLVM IR for generalized function `f`, entry named `name`; `contiguous_args[i]` says
+    argument i is a C-contiguous array (so its strides are compile-time constants)."""
+    return _FunctionLowering(f, name, contiguous_args).lower()
+

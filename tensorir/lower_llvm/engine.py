@@ -1,0 +1,122 @@
+"""Machine code for the host: optimize LLVM IR at -O3 for this CPU, JIT it with llvmlite's MCJIT,
+and wrap the entry point as a Python callable.
+
+>>> import numpy as np
+>>> from tensorir.ir import Builder, Function, types as T
+>>> t = T.TensorType((3,), T.f64)
+>>> f = Function("f", [t], [t])
+>>> b = Builder.at_end(f.body)
+>>> _ = b.create("func.return", [b.op("tir.exp", f.args[0])])
+>>> compile_function(f)(np.zeros(3))
+[array([1., 1., 1.])]
+"""
+
+from __future__ import annotations
+
+import ctypes
+import functools
+import itertools
+import threading
+
+import llvmlite.binding as llvm
+import numpy as np
+
+from ..ir.core import Function, Module
+from ..passes.manager import run_pipeline
+from .codegen import Lowered, lower_function
+
+_names = itertools.count()
+_lock = threading.Lock()
+
+
+@functools.cache
+def host_target_machine() -> llvm.TargetMachine:
+    """The host CPU with all its features (AVX-512 and the like), at -O3."""
+    llvm.initialize_all_targets()
+    llvm.initialize_all_asmprinters()
+    llvm.initialize_native_asmparser()
+    target = llvm.Target.from_default_triple()
+    try:
+        features = llvm.get_host_cpu_features().flatten()
+    except RuntimeError:
+        features = ""
+    return target.create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=features, opt=3, jit=True
+    )
+
+
+@functools.cache
+def _engine() -> llvm.ExecutionEngine:
+    tm = host_target_machine()
+    return llvm.create_mcjit_compiler(llvm.parse_assembly(""), tm)
+
+
+def optimize(text: str) -> llvm.ModuleRef:
+    """Parse LLVM IR text and run the -O3 pipeline (with loop and SLP vectorization) on it."""
+    tm = host_target_machine()
+    mod = llvm.parse_assembly(text)
+    mod.triple = tm.triple
+    mod.data_layout = str(tm.target_data)
+    mod.verify()
+    pto = llvm.create_pipeline_tuning_options(speed_level=3)
+    pto.loop_vectorization = True
+    pto.slp_vectorization = True
+    pb = llvm.create_pass_builder(tm, pto)
+    pb.getModulePassManager().run(mod, pb)
+    return mod
+
+
+class Executable:
+    """A compiled function: call it with numpy arrays (one per argument); returns a list of arrays.
+
+    `llvm_ir` is the optimized LLVM IR that runs; `memory_stats()` reports the memory plan.
+    """
+
+    def __init__(self, lowered: Lowered, out_types, keep_text: bool = True):
+        self.lowered = lowered
+        self.llvm_ir_unoptimized = str(lowered.module)
+        mod = optimize(self.llvm_ir_unoptimized)
+        self.llvm_ir = str(mod) if keep_text else ""
+        self._asm_module = mod
+        with _lock:
+            engine = _engine()
+            engine.add_module(mod)
+            engine.finalize_object()
+            addr = engine.get_function_address(lowered.name)
+        n = len(lowered.module.globals[lowered.name].args)
+        # CFUNCTYPE calls release the GIL; the arrays stay alive in the caller's frame
+        self._cfunc = ctypes.CFUNCTYPE(ctypes.c_int32, *[ctypes.py_object] * n)(addr)
+        self._outs = [(tuple(t.shape), t.dtype.np) for t in out_types]
+        self.errors = lowered.errors
+
+    @property
+    def asm(self) -> str:
+        return host_target_machine().emit_assembly(self._asm_module)
+
+    def memory_stats(self) -> dict:
+        """Bytes of the intermediate arena and the peak of live intermediates."""
+        p = self.lowered.plan
+        return {"arena_bytes": p.arena_bytes, "peak_intermediate_bytes": p.peak_bytes}
+
+    def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        outs = [np.empty(s, d) for s, d in self._outs]
+        rc = self._cfunc(*arrays, *outs)
+        if rc:
+            raise IndexError(self.errors[rc - 1])
+        return outs
+
+
+def compile_function(
+    f: Function, contiguous_args: list[bool] | None = None, name: str | None = None
+) -> Executable:
+    """Generalize `f` (tensor-level IR; it is modified) and compile it for the host CPU.
+
+    `contiguous_args[i]` promises that argument i is always C-contiguous, which makes its strides
+    compile-time constants; by default every argument's strides are read at run time.
+    """
+    g = run_pipeline(Module([f]), "generalize,dce").functions[0]
+    if contiguous_args is None:
+        contiguous_args = [False] * len(g.args)
+    name = name or f"tensorir_{g.sym_name}_{next(_names)}"
+    return Executable(lower_function(g, name, contiguous_args), g.type.results)
+

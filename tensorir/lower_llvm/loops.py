@@ -1,0 +1,119 @@
+"""`tir.generic` -> a loop nest in LLVM IR: parallel dims outside, reduction dims inside with the
+accumulators in registers (allocas that mem2reg promotes), the scalar body emitted per point
+through the `s.*` table. The same code serves any structured op; no tensor op is special here."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from llvmlite import ir
+
+from ..ir.core import Operation
+from ..ir.ops_tensor import loop_bounds
+from .buffers import Buffer, emit_affine
+from .scalar import EMIT, I64, Ctx, ll_type
+
+
+def emit_loop(b: ir.IRBuilder, n: ir.Value, body: Callable[[ir.Value], None], name: str) -> None:
+    """for (i = 0; i < n; i++) body(i), leaving the builder after the loop."""
+    pre = b.block
+    header = b.append_basic_block(f"{name}.head")
+    inner = b.append_basic_block(f"{name}.body")
+    done = b.append_basic_block(f"{name}.done")
+    b.branch(header)
+    b.position_at_end(header)
+    i = b.phi(I64, name=name)
+    i.add_incoming(ir.Constant(I64, 0), pre)
+    b.cbranch(b.icmp_signed("<", i, n), inner, done)
+    b.position_at_end(inner)
+    body(i)
+    i.add_incoming(b.add(i, ir.Constant(I64, 1), flags=["nsw", "nuw"]), b.block)
+    b.branch(header)
+    b.position_at_end(done)
+
+
+def emit_nest(b: ir.IRBuilder, dims: list[int], sizes, ivs: list, body, tag: str) -> None:
+    """Nested loops over `dims` (outermost first), recording each index in `ivs`."""
+    if not dims:
+        body()
+        return
+    d, rest = dims[0], dims[1:]
+
+    def step(i):
+        ivs[d] = i
+        emit_nest(b, rest, sizes, ivs, body, tag)
+
+    emit_loop(b, sizes[d], step, f"{tag}.d{d}")
+
+
+class GenericLowering:
+    """Lowers one generic op given the buffers of its operands and results."""
+
+    def __init__(self, op: Operation, ins: list[Buffer], outs: list[Buffer], fn_ctx):
+        self.op, self.ins, self.outs, self.fn = op, ins, outs, fn_ctx
+        self.maps = op.attrs["indexing_maps"]
+        self.iters = op.attrs["iterator_types"]
+        self.n_in = op.attrs["num_inputs"]
+
+    def sizes(self) -> list[ir.Value]:
+        bufs = self.ins + self.outs
+        return [bufs[k].shape[pos] for k, pos in loop_bounds(self.op)]
+
+    def run(self, b: ir.IRBuilder, tag: str) -> None:
+        n = len(self.iters)
+        par = [d for d in range(n) if self.iters[d] == "parallel"]
+        red = [d for d in range(n) if self.iters[d] == "reduction"]
+        sizes = self.sizes()
+        ivs: list = [None] * n
+        block = self.op.regions[0].block
+        acc_args = block.args[self.n_in :]
+
+        def out_index(k):
+            return [emit_affine(b, e, ivs) for e in self.maps[self.n_in + k].results]
+
+        def point(accs):
+            return self.body(b, ivs, accs)
+
+        if not red:
+
+            def parallel_point():
+                accs = [
+                    self.outs[k].load(b, out_index(k)) if a.uses else None
+                    for k, a in enumerate(acc_args)
+                ]
+                for k, v in enumerate(point(accs)):
+                    self.outs[k].store(b, out_index(k), v)
+
+            emit_nest(b, par, sizes, ivs, parallel_point, tag)
+            return
+
+        slots = [self.fn.alloca(ll_type(a.type)) for a in acc_args]
+
+        def reduce_point():
+            vals = point([b.load(s) for s in slots])
+            for s, v in zip(slots, vals, strict=True):
+                b.store(v, s)
+
+        def outer_point():
+            for k, s in enumerate(slots):
+                b.store(self.outs[k].load(b, out_index(k)), s)
+            emit_nest(b, red, sizes, ivs, reduce_point, tag)
+            for k, s in enumerate(slots):
+                self.outs[k].store(b, out_index(k), b.load(s))
+
+        emit_nest(b, par, sizes, ivs, outer_point, tag)
+
+    def body(self, b: ir.IRBuilder, ivs, accs) -> list[ir.Value]:
+        block = self.op.regions[0].block
+        values = {}
+        for k, arg in enumerate(block.args[: self.n_in]):
+            if arg.uses:
+                idx = [emit_affine(b, e, ivs) for e in self.maps[k].results]
+                values[arg] = self.ins[k].load(b, idx)
+        for arg, acc in zip(block.args[self.n_in :], accs, strict=True):
+            values[arg] = acc
+        ctx = Ctx(b, self.fn.module, ivs, self.fn.buffer_of, self.fn.report)
+        for inner in block.ops[:-1]:
+            args = [values.get(v) for v in inner.operands]
+            values[inner.result] = EMIT[inner.name](ctx, args, inner)
+        return [values[v] for v in block.ops[-1].operands]

@@ -1,0 +1,94 @@
+"""Memory plan: which buffer every tensor value of a generalized function lives in.
+
+Destination passing: a generic writes its result into the buffer of its init operand when that
+init has no other use (the `tir.empty` or fill it was built on), so no op copies its destination.
+Values sharing a buffer form a class; a class holding a returned value is the caller's output
+array; the other classes get offsets in one arena, reused once a class is dead (first fit over
+live intervals). The arena is one allocation per call, made by the compiled code itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from ..ir.core import BlockArgument, Function, Value
+
+ALIGN = 64
+
+
+@dataclass
+class MemoryPlan:
+    """`cls[v]`: class id of value v; `offset[c]`/`output[c]`: where class c lives."""
+
+    cls: dict[Value, int] = field(default_factory=dict)
+    offset: dict[int, int] = field(default_factory=dict)
+    output: dict[int, int] = field(default_factory=dict)
+    copies: list[tuple[Value, int]] = field(default_factory=list)  # (value, output index)
+    arena_bytes: int = 0
+    peak_bytes: int = 0
+
+
+def _nbytes(v: Value) -> int:
+    t = v.type
+    return max(t.size * t.dtype.itemsize, 1)
+
+
+def plan(f: Function) -> MemoryPlan:
+    """Assign buffers to the tensor values of `f` (after generalize)."""
+    p = MemoryPlan()
+    ops = f.body.ops
+    members: dict[int, list[Value]] = {}
+
+    def new_class(v):
+        p.cls[v] = len(members)
+        members[p.cls[v]] = [v]
+
+    for op in ops:
+        if op.name == "tir.generic":
+            n_in = op.attrs["num_inputs"]
+            for k, r in enumerate(op.results):
+                init = op.operands[n_in + k]
+                owned = init in p.cls and not isinstance(init, BlockArgument)
+                if owned and init.uses == [(op, n_in + k)] and init.owner.name != "tir.constant":
+                    p.cls[r] = p.cls[init]
+                    members[p.cls[r]].append(r)
+                else:
+                    new_class(r)
+        elif op.name in ("tir.empty",):
+            new_class(op.result)
+
+    # a returned value's class is the caller's output array, unless it is taken already
+    ret = f.return_op
+    for k, v in enumerate(ret.operands):
+        c = p.cls.get(v)
+        if c is None or c in p.output:
+            p.copies.append((v, k))
+        else:
+            p.output[c] = k
+
+    # live interval of each class, in top-level op positions (uses inside bodies count)
+    first: dict[int, int] = {}
+    last: dict[int, int] = {}
+    for pos, op in enumerate(ops):
+        for inner in op.walk():
+            for v in inner.operands + inner.results:
+                c = p.cls.get(v)
+                if c is not None:
+                    first.setdefault(c, pos)
+                    last[c] = pos
+    live: list[tuple[int, int, int]] = []  # (offset, end, last use)
+    for c in sorted(first, key=lambda c: first[c]):
+        if c in p.output:
+            continue
+        size = -(-_nbytes(members[c][0]) // ALIGN) * ALIGN
+        live = [x for x in live if x[2] >= first[c]]
+        offset = 0
+        for start, end, _ in sorted(live):
+            if start - offset >= size:
+                break
+            offset = max(offset, end)
+        p.offset[c] = offset
+        live.append((offset, offset + size, last[c]))
+        p.arena_bytes = max(p.arena_bytes, offset + size)
+        p.peak_bytes = max(p.peak_bytes, sum(x[1] - x[0] for x in live))
+    return p
