@@ -34,6 +34,11 @@ def _int_power(a, b):
     return np.where(neg, special.astype(a.dtype), r).astype(a.dtype)
 
 
+def _pow(a, b):
+    a = np.asarray(a)
+    return np.power(a, b) if a.dtype.kind == "f" else _int_power(a, b)
+
+
 def _shift(fn, right: bool):
     """numpy's shifts; shifts by >= the bit width (or negative) give 0, or -1 for negative values
     shifted right, which is what numpy computes and what the backend must reproduce."""
@@ -105,7 +110,7 @@ ROWS = [
     Row("div", 2, "float", "same", np.true_divide, "x / y"),
     Row("floordiv", 2, "numidx", "same", np.floor_divide, "floor(x / y); integer x // 0 is 0"),
     Row("mod", 2, "numidx", "same", np.remainder, "x - floor(x / y) * y; sign of y"),
-    Row("pow", 2, "num", "same", None, "x ** y"),
+    Row("pow", 2, "num", "same", _pow, "x ** y"),
     Row("max", 2, "any", "same", np.maximum, "maximum, NaN-propagating"),
     Row("min", 2, "any", "same", np.minimum, "minimum, NaN-propagating"),
     Row("arctan2", 2, "float", "same", np.arctan2, "angle of (x=y, y=x) with the right quadrant"),
@@ -122,14 +127,6 @@ ROWS = [
     Row("ge", 2, "any", "bool", np.greater_equal, "x >= y"),
 ]
 BY_NAME = {r.name: r for r in ROWS}
-
-
-def _pow(a, b):
-    a = np.asarray(a)
-    return np.power(a, b) if a.dtype.kind == "f" else _int_power(a, b)
-
-
-BY_NAME["pow"] = BY_NAME["pow"]._replace(ref=_pow)
 
 
 def _check_kind(opname: str, t, cls: str) -> None:

@@ -408,8 +408,8 @@ def _pad_generic(b, op):
 
 REDUCTIONS = {
     # name: (scalar combiner, numpy reference, identity for (dtype) -> value)
-    "sum": ("s.add", np.sum, lambda d: False if d.is_bool else 0),
-    "prod": ("s.mul", np.prod, lambda d: True if d.is_bool else 1),
+    "sum": ("s.add", np.sum, lambda d: 0),
+    "prod": ("s.mul", np.prod, lambda d: 1),
     "max": ("s.max", np.max, lambda d: _lowest(d)),
     "min": ("s.min", np.min, lambda d: _highest(d)),
 }
@@ -437,6 +437,8 @@ def _reduce_infer(opname):
         t = _tensor(opname, types[0])
         axes = tuple(attrs["axes"])
         _check_axes(opname, t, axes)
+        if t.dtype.is_bool and opname in ("tir.reduce_sum", "tir.reduce_prod"):
+            raise IRTypeError(f"{opname} of bool: cast first (numpy sums bools as integers)")
         if opname in ("tir.reduce_max", "tir.reduce_min") and any(t.shape[a] == 0 for a in axes):
             raise IRTypeError(f"{opname}: zero-size reduction has no identity ({t}, axes {axes})")
         shape = tuple(d for i, d in enumerate(t.shape) if i not in axes)
@@ -448,9 +450,6 @@ def _reduce_infer(opname):
 def _reduce_eval(ref):
     def run(args, attrs):
         x = args[0]
-        if x.dtype == np.bool_ and ref in (np.sum, np.prod):
-            r = np.any(x, axis=attrs["axes"]) if ref is np.sum else np.all(x, axis=attrs["axes"])
-            return [np.asarray(r)]
         return [np.asarray(ref(x, axis=tuple(attrs["axes"])), dtype=x.dtype)]
 
     return run

@@ -72,8 +72,9 @@ class Executable:
     `llvm_ir` is the optimized LLVM IR that runs; `memory_stats()` reports the memory plan.
     """
 
-    def __init__(self, lowered: Lowered, out_types, keep_text: bool = True):
+    def __init__(self, lowered: Lowered, in_types, out_types, contiguous_args, keep_text=True):
         self.lowered = lowered
+        self._ins = [(t.shape, t.dtype.np, c) for t, c in zip(in_types, contiguous_args, strict=True)]
         self.llvm_ir_unoptimized = str(lowered.module)
         mod = optimize(self.llvm_ir_unoptimized)
         self.llvm_ir = str(mod) if keep_text else ""
@@ -99,6 +100,20 @@ class Executable:
         return {"arena_bytes": p.arena_bytes, "peak_intermediate_bytes": p.peak_bytes}
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        """Run on arrays of the compiled types (checked: wrong ones raise, never crash)."""
+        if len(arrays) != len(self._ins):
+            raise TypeError(f"expected {len(self._ins)} arrays, got {len(arrays)}")
+        for i, (a, (shape, dtype, contig)) in enumerate(zip(arrays, self._ins, strict=True)):
+            if not isinstance(a, np.ndarray) or a.dtype != dtype or len(a.shape) != len(shape):
+                raise TypeError(f"argument {i}: expected a {dtype} array of shape {shape}, got {a!r}")
+            if any(s is not None and s != n for s, n in zip(shape, a.shape, strict=True)):
+                raise TypeError(f"argument {i}: expected shape {shape}, got {a.shape}")
+            if contig and not a.flags.c_contiguous:
+                raise TypeError(f"argument {i}: compiled for C-contiguous arrays")
+        return self.call_unchecked(*arrays)
+
+    def call_unchecked(self, *arrays: np.ndarray) -> list[np.ndarray]:
+        """Run on arrays the caller guarantees match the compiled types (the jit fast path)."""
         outs = [np.empty(s, d) for s, d in self._outs]
         rc = self._cfunc(*arrays, *outs)
         if rc:
@@ -118,5 +133,6 @@ def compile_function(
     if contiguous_args is None:
         contiguous_args = [False] * len(g.args)
     name = name or f"tensorir_{g.sym_name}_{next(_names)}"
-    return Executable(lower_function(g, name, contiguous_args), g.type.results)
+    lowered = lower_function(g, name, contiguous_args)
+    return Executable(lowered, g.type.inputs, g.type.results, contiguous_args)
 

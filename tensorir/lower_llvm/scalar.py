@@ -376,7 +376,11 @@ def convert(ctx: Ctx, x: ir.Value, src, dst) -> ir.Value:
             return b.fcmp_unordered("!=", x, ir.Constant(x.type, 0.0))
         return b.icmp_unsigned("!=", x, ir.Constant(x.type, 0))
     if s_float and d_float:
-        return b.fpext(x, to) if src.bits < dst.bits else b.fptrunc(x, to)
+        if src.bits < dst.bits:
+            return b.fpext(x, to)
+        if src.bits == 64 and dst.bits == 16:
+            x = _round_to_odd_f32(ctx, x)
+        return b.fptrunc(x, to)
     if s_float:
         # saturating conversion: numpy leaves out-of-range results undefined; this keeps LLVM
         # from treating them as poison
@@ -392,6 +396,21 @@ def convert(ctx: Ctx, x: ir.Value, src, dst) -> ir.Value:
     if x.type.width > to.width:
         return b.trunc(x, to)
     return b.sext(x, to) if src_signed else b.zext(x, to)
+
+
+def _round_to_odd_f32(ctx: Ctx, x: ir.Value) -> ir.Value:
+    """double -> float rounded to odd, so a following float -> half rounding equals numpy's
+    direct double -> half rounding (no double-rounding error, and no libgcc helper needed)."""
+    b = ctx.b
+    f = b.fptrunc(x, ir.FloatType())
+    back = b.fpext(f, x.type)
+    bits = b.bitcast(f, I32)
+    fabs = ctx.call_math("fabs", [back], intrinsic=True)
+    overshoot = b.fcmp_ordered(">", fabs, ctx.call_math("fabs", [x], intrinsic=True))
+    bits = b.select(overshoot, b.sub(bits, ir.Constant(I32, 1)), bits)  # truncate toward zero
+    inexact = b.fcmp_ordered("!=", back, x)
+    bits = b.select(inexact, b.or_(bits, ir.Constant(I32, 1)), bits)
+    return b.bitcast(bits, ir.FloatType())
 
 
 @emits("s.constant", promote=False)
