@@ -45,7 +45,7 @@ def _verify_block(block: Block, visible: set[Value], func: Function) -> None:
             if opdef.verify is not None:
                 opdef.verify(op)
         except (IRTypeError, KeyError) as e:
-            _fail(op, str(e).strip("'\""))
+            _fail(op, e.args[0])
         got = [r.type for r in op.results]
         if want != got:
             _fail(op, f"result types ({_types(got)}) differ from the inferred ({_types(want)})")

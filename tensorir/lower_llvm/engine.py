@@ -134,5 +134,7 @@ def compile_function(
         contiguous_args = [False] * len(g.args)
     name = name or f"tensorir_{g.sym_name}_{next(_names)}"
     lowered = lower_function(g, name, contiguous_args)
-    return Executable(lowered, g.type.inputs, g.type.results, contiguous_args)
+    exe = Executable(lowered, g.type.inputs, g.type.results, contiguous_args)
+    exe.generic_function = g
+    return exe
 
