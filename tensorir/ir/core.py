@@ -43,7 +43,7 @@ class DenseAttr:
     @staticmethod
     def of(array, type_: TensorType) -> DenseAttr:
         a = np.asarray(array, dtype=type_.dtype.np)
-        if a.ndim == 0 or (a.size > 0 and (a == a.flat[0]).all() and _same_bits(a)):
+        if a.ndim == 0 or (a.size > 0 and _same_bits(a)):
             return DenseAttr(type_, np.array(a.flat[0] if a.size else a, dtype=a.dtype))
         return DenseAttr(type_, np.ascontiguousarray(a).reshape(type_.shape))
 

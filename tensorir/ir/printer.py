@@ -56,15 +56,17 @@ def format_scalar(x, dtype: DType) -> str:
 
 def format_dense(a: DenseAttr) -> str:
     dt = a.type.dtype
-    if a.splat:
-        body = format_scalar(a.array.item(), dt)
+    if a.type.is_static and a.type.size == 0:
+        body = ""
+    elif a.splat:
+        body = format_scalar(a.array[()], dt)
     elif a.array.size > HEX_THRESHOLD and not dt.is_bool:
         body = '"0x' + a.array.astype(a.array.dtype.newbyteorder("<")).tobytes().hex().upper() + '"'
     else:
 
         def nest(x):
             if x.ndim == 0:
-                return format_scalar(x.item(), dt)
+                return format_scalar(x[()], dt)
             return "[" + ", ".join(nest(y) for y in x) + "]"
 
         body = nest(a.array)
@@ -81,7 +83,7 @@ def format_attr(v) -> str:
         text = format_float(v)
         return f"{text} : f64" if text.startswith("0x") else text
     if isinstance(v, str):
-        return '"' + v.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n") + '"'
+        return quote(v)
     if isinstance(v, tuple | list):
         return "[" + ", ".join(format_attr(x) for x in v) + "]"
     if isinstance(v, AffineMap | DType | TensorType | IndexType | FunctionType):
@@ -91,11 +93,16 @@ def format_attr(v) -> str:
     raise TypeError(f"cannot print attribute of type {type(v).__name__}: {v!r}")
 
 
+def quote(s: str) -> str:
+    """An MLIR string literal."""
+    s = s.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    return '"' + s.replace("\v", "\\0B").replace("\f", "\\0C") + '"'
+
+
 def format_loc(loc: Location | None) -> str:
     if loc is None:
         return ""
-    name = loc.file.replace("\\", "\\\\").replace('"', '\\"')
-    return f' loc("{name}":{loc.line}:{loc.col})'
+    return f" loc({quote(loc.file)}:{loc.line}:{loc.col})"
 
 
 class _Printer:
@@ -132,7 +139,9 @@ class _Printer:
         text = f'{indent}{head}"{op.name}"({operands})'
         if op.regions:
             self.lines.append(text + " ({")
-            for r in op.regions:
+            for i, r in enumerate(op.regions):
+                if i:
+                    self.lines.append(f"{indent}}}, {{")
                 for b in r.blocks:
                     self.lines.append(f"{indent}^bb0({self.name_args(b.args)}):")
                     for inner in b.ops:
@@ -142,7 +151,8 @@ class _Printer:
             text += " {" + ", ".join(f"{k} = {format_attr(v)}" for k, v in op.attrs.items()) + "}"
         in_types = ", ".join(str(v.type) for v in op.operands)
         res = [str(r.type) for r in op.results]
-        out = res[0] if len(res) == 1 else "(" + ", ".join(res) + ")"
+        single = len(res) == 1 and not isinstance(op.results[0].type, FunctionType)
+        out = res[0] if single else "(" + ", ".join(res) + ")"
         self.lines.append(f"{text} : ({in_types}) -> {out}{format_loc(op.loc)}")
 
     def function(self, f: Function, indent: str) -> None:
