@@ -1,0 +1,174 @@
+"""`jit`: trace on first call per argument signature, compile, cache; later calls run native code.
+
+The cache key is each array argument's (dtype, shape, C-contiguity), each Python scalar's type
+(its value is a run-time argument, weakly typed as in JAX) and the static arguments' values.
+A cache hit costs a dict lookup and one native call; the arrays go to the compiled code as they
+are, whatever their strides.
+
+>>> import numpy as np, tensorir
+>>> f = tensorir.jit(lambda a, b: np.tanh(a @ b).sum(axis=1))
+>>> a = np.ones((2, 3), np.float32); b = np.ones((3, 4), np.float32)
+>>> np.allclose(f(a, b), np.tanh(a @ b).sum(axis=1))
+True
+"""
+
+from __future__ import annotations
+
+import functools
+import inspect
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+from ..ir import types as T
+from ..ir.printer import print_function
+from ..lower_llvm.engine import Executable, compile_function
+from . import pytree
+from .errors import TraceError
+from .trace import _split as split_static
+from .trace import _static_positions as static_positions
+from .trace import trace
+
+_SCALARS = {bool: np.bool_, int: np.int64, float: np.float64}
+
+
+@dataclass
+class Lowered:
+    """Every stage of one compiled specialization; `as_text(stage)` prints one."""
+
+    traced: str
+    generic: str
+    executable: Executable
+    out_tree: pytree.TreeDef
+
+    STAGES = ("traced", "generic", "llvm", "llvm-unoptimized", "asm")
+
+    def as_text(self, stage: str = "traced") -> str:
+        """The IR at `stage`: traced (tensor IR), generic (loops), llvm, llvm-unoptimized, asm."""
+        texts = {
+            "traced": lambda: self.traced,
+            "generic": lambda: self.generic,
+            "llvm": lambda: self.executable.llvm_ir,
+            "llvm-unoptimized": lambda: self.executable.llvm_ir_unoptimized,
+            "asm": lambda: self.executable.asm,
+        }
+        if stage not in texts:
+            raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(self.STAGES)}")
+        return texts[stage]()
+
+    def memory_stats(self) -> dict:
+        return self.executable.memory_stats()
+
+
+class JitFunction:
+    """A function compiled per argument signature; see `jit`."""
+
+    def __init__(self, fn: Callable, static_argnums=(), static_argnames=()):
+        functools.update_wrapper(self, fn)
+        self._fn = fn
+        self._static_argnums = tuple(sorted(_as_tuple(static_argnums)))
+        self._static_argnames = frozenset(_as_tuple(static_argnames))
+        self._simple = not self._static_argnums and not self._static_argnames
+        self._cache: dict = {}
+        try:
+            self._params = list(inspect.signature(fn).parameters)
+        except (TypeError, ValueError):
+            self._params = []
+
+    def __call__(self, *args, **kwargs):
+        if self._simple and not kwargs and all(type(a) is np.ndarray for a in args):
+            # fast path: positional arrays, no pytrees, no statics
+            key = tuple((a.dtype, a.shape, a.flags.c_contiguous) for a in args)
+            entry = self._cache.get(key)
+            if entry is not None:
+                outs = entry.executable.call_unchecked(*args)
+                return pytree.unflatten(entry.out_tree, outs)
+        key, leaves = self._signature(args, kwargs)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._cache[key] = self._compile(args, kwargs, key)
+        outs = entry.executable.call_unchecked(*leaves)
+        return pytree.unflatten(entry.out_tree, outs)
+
+    def lower(self, *args, **kwargs) -> Lowered:
+        """Trace and compile for these arguments (cached) and return every stage."""
+        key, _ = self._signature(args, kwargs)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._cache[key] = self._compile(args, kwargs, key)
+        return entry
+
+    def _signature(self, args, kwargs):
+        names = self._static_argnames
+        positions = static_positions(self._fn, len(args), self._static_argnums, names)
+        dynamic, _ = split_static(args, kwargs, positions, tuple(names))
+        static = tuple((i, args[i]) for i in sorted(positions))
+        static += tuple(sorted((k, v) for k, v in kwargs.items() if k in names))
+        leaves, tree = pytree.flatten(dynamic)
+        arrays, key = [], [tree, static]
+        for i, leaf in enumerate(leaves):
+            a, k = self._leaf(leaf, i)
+            arrays.append(a)
+            key.append(k)
+        try:
+            hash(static)
+        except TypeError:
+            raise TraceError(
+                f"tensorir.jit({self.__name__}): static arguments must be hashable, got {static!r}"
+            ) from None
+        return tuple(key), arrays
+
+    def _leaf(self, x, i: int):
+        if type(x) in _SCALARS:
+            return np.asarray(x, dtype=_SCALARS[type(x)]), (type(x),)
+        a = x if isinstance(x, np.ndarray) else None
+        if a is None and isinstance(x, np.generic):
+            a = np.asarray(x)
+        if a is None:
+            raise TypeError(
+                f"tensorir.jit({self.__name__}): {self._arg_name(i)} is a {type(x).__name__}; "
+                "expected a numpy array, a numpy scalar or a Python bool/int/float "
+                "(mark other arguments static with static_argnums/static_argnames)"
+            )
+        try:
+            T.DType.from_numpy(a.dtype)
+        except TypeError as e:
+            raise TypeError(f"tensorir.jit({self.__name__}): {self._arg_name(i)}: {e}") from None
+        if not a.dtype.isnative:
+            a = a.astype(a.dtype.newbyteorder("="))
+        return a, (a.dtype, a.shape, a.flags.c_contiguous)
+
+    def _arg_name(self, i: int) -> str:
+        if i < len(self._params):
+            return f"argument '{self._params[i]}' (array leaf {i})"
+        return f"array leaf {i}"
+
+    def _compile(self, args, kwargs, key) -> Lowered:
+        traced = trace(self._fn, args, kwargs, self._static_argnums, self._static_argnames)
+        f = traced.function
+        text = print_function(f)
+        contiguous = [k[2] if len(k) == 3 else True for k in key[2:]]
+        exe = compile_function(f, contiguous)
+        return Lowered(text, print_function(exe.generic_function), exe, traced.out_tree)
+
+
+def jit(fn: Callable | None = None, *, static_argnums=(), static_argnames=()):
+    """Compile `fn` (numpy code) for the CPU; usable as `@jit` or `@jit(static_argnums=...)`.
+
+    >>> import numpy as np, tensorir
+    >>> @tensorir.jit
+    ... def f(x):
+    ...     return np.exp(x) * 2.0
+    >>> f(np.zeros(2, np.float32))
+    array([2., 2.], dtype=float32)
+    """
+    if fn is None:
+        return lambda f: JitFunction(f, static_argnums, static_argnames)
+    return JitFunction(fn, static_argnums, static_argnames)
+
+
+def _as_tuple(x) -> tuple:
+    if x is None:
+        return ()
+    return tuple(x) if isinstance(x, list | tuple | set | frozenset) else (x,)

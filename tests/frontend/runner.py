@@ -1,0 +1,52 @@
+"""The one way frontend tests run traced code: trace, verify, execute, unflatten.
+
+Every numeric test goes through `run_traced`, so switching the executor (interpreter today,
+compiled code later) re-runs the whole suite on it.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from tensorir.frontend import trace
+from tensorir.frontend.pytree import flatten
+from tensorir.interpreter import interpret
+from tensorir.ir import verify
+
+
+def run_traced(fn, *args, static_argnums=(), **kwargs):
+    """Trace `fn` on the arguments, verify the IR, run it, and return `fn`'s result structure."""
+    traced = trace(fn, args, kwargs, static_argnums=static_argnums)
+    verify(traced.function)
+    flat = interpret(traced.function, traced.flat_args(args, kwargs))
+    return traced.unflatten(flat)
+
+
+TOLERANCE = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-5, np.dtype(np.float16): 2e-3}
+
+
+def assert_same(got, want, rtol: float | None = None) -> None:
+    """numpy's result and ours agree: structure, dtype, shape, values (NaN where NaN)."""
+    got_leaves, got_tree = flatten(got)
+    want_leaves, want_tree = flatten(want)
+    assert got_tree == want_tree, f"structure {got_tree} != {want_tree}"
+    for g, w in zip(got_leaves, want_leaves, strict=True):
+        g, w = np.asarray(g), np.asarray(w)
+        assert g.dtype == w.dtype, f"dtype {g.dtype} != numpy's {w.dtype}"
+        assert g.shape == w.shape, f"shape {g.shape} != numpy's {w.shape}"
+        if w.dtype.kind != "f":
+            np.testing.assert_array_equal(g, w)
+            continue
+        tol = rtol if rtol is not None else TOLERANCE[w.dtype]
+        finite = np.abs(w[np.isfinite(w)].astype(np.float64))
+        scale = max(float(finite.max()), 1.0) if finite.size else 1.0
+        np.testing.assert_allclose(g, w, rtol=tol, atol=tol * scale, equal_nan=True)
+
+
+def check(fn, *args, rtol: float | None = None, static_argnums=(), **kwargs):
+    """Run `fn` traced and in numpy; assert the results agree. Returns the traced result."""
+    with np.errstate(all="ignore"):
+        want = fn(*args, **kwargs)
+    got = run_traced(fn, *args, static_argnums=static_argnums, **kwargs)
+    assert_same(got, want, rtol)
+    return got

@@ -1,0 +1,178 @@
+"""End to end: @tensorir.jit on numpy functions, compiled and run, against numpy itself."""
+
+from __future__ import annotations
+
+import re
+
+import numpy as np
+import pytest
+
+import tensorir
+
+
+def layer(x, w, b):
+    h = np.maximum(x @ w + b, 0.0)
+    return (h - h.mean(axis=1, keepdims=True)) / (h.std(axis=1, keepdims=True) + 1e-5)
+
+
+def softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def layernorm(x, g, b):
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + 1e-5) * g + b
+
+
+def mlp(x, w1, b1, w2, b2):
+    return softmax(np.tanh(x @ w1 + b1) @ w2 + b2)
+
+
+def stencil(u):
+    out = u.copy()
+    out[1:-1, 1:-1] = 0.25 * (u[:-2, 1:-1] + u[2:, 1:-1] + u[1:-1, :-2] + u[1:-1, 2:])
+    return out
+
+
+def rand(*shape, dtype=np.float32, seed=0):
+    return np.random.default_rng(seed).standard_normal(shape).astype(dtype)
+
+
+def test_issue_example():
+    f = tensorir.jit(layer)
+    x, w, b = rand(64, 32), rand(32, 16, seed=1), rand(16, seed=2)
+    np.testing.assert_allclose(f(x, w, b), f.__wrapped__(x, w, b), rtol=1e-5, atol=1e-5)
+    lowered = f.lower(x, w, b)
+    assert '"tir.matmul"' in lowered.as_text() and "func.func @layer" in lowered.as_text()
+    assert re.search(r"define .*i32 @tensorir_layer", lowered.as_text("llvm"))
+    assert '"tir.generic"' in lowered.as_text("generic")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_composites(dtype):
+    tol = 1e-5 if dtype == np.float32 else 1e-12
+    x = rand(16, 33, dtype=dtype)
+    np.testing.assert_allclose(tensorir.jit(softmax)(x), softmax(x), rtol=tol, atol=tol)
+    g, b = rand(33, dtype=dtype, seed=3), rand(33, dtype=dtype, seed=4)
+    np.testing.assert_allclose(
+        tensorir.jit(layernorm)(x, g, b), layernorm(x, g, b), rtol=tol * 10, atol=tol * 10
+    )
+    w1, b1 = rand(33, 20, dtype=dtype, seed=5), rand(20, dtype=dtype, seed=6)
+    w2, b2 = rand(20, 7, dtype=dtype, seed=7), rand(7, dtype=dtype, seed=8)
+    np.testing.assert_allclose(
+        tensorir.jit(mlp)(x, w1, b1, w2, b2), mlp(x, w1, b1, w2, b2), rtol=tol, atol=tol
+    )
+    u = rand(9, 12, dtype=dtype)
+    np.testing.assert_allclose(tensorir.jit(stencil)(u), stencil(u), rtol=tol)
+
+
+def test_cache_by_signature_and_static_args():
+    calls = []
+
+    def f(x, n):
+        calls.append(1)
+        for _ in range(n):  # a static trip count unrolls
+            x = x * 2
+        return x
+
+    g = tensorir.jit(f, static_argnums=1)
+    x = np.ones(3, np.float32)
+    np.testing.assert_array_equal(g(x, 3), x * 8)
+    np.testing.assert_array_equal(g(x + 1, 3), (x + 1) * 8)
+    assert len(calls) == 1
+    np.testing.assert_array_equal(g(x, 2), x * 4)
+    np.testing.assert_array_equal(g(np.ones(5), 2), np.ones(5) * 4)
+    assert len(calls) == 3
+
+
+def test_strided_and_special_inputs():
+    f = tensorir.jit(lambda a, b: a * 2 + b)
+    base = rand(8, 10, dtype=np.float64)
+    for a in (base[::2, ::-3], base.T, base[3:4, :], np.asfortranarray(base)):
+        b = rand(*a.shape, dtype=np.float64, seed=9)
+        np.testing.assert_allclose(f(a, b), a * 2 + b, rtol=1e-15)
+    z = np.zeros((0, 4))
+    assert f(z, z).shape == (0, 4)
+    np.testing.assert_array_equal(f(np.float64(2.0), np.array(1.0)), 5.0)
+    big_endian = np.arange(4, dtype=">f8")
+    np.testing.assert_array_equal(f(big_endian, big_endian), np.arange(4.0) * 3)
+
+
+def test_python_scalars_are_weak():
+    f = tensorir.jit(lambda x, s: x * s)
+    x = np.arange(4, dtype=np.float32)
+    out = f(x, 2.5)
+    assert out.dtype == np.float32
+    np.testing.assert_array_equal(out, x * 2.5)
+    np.testing.assert_array_equal(f(x, 3.5), x * 3.5)  # same compiled code, new value
+
+
+def test_pytrees_in_and_out():
+    @tensorir.jit
+    def f(params, x):
+        y = x @ params["w"] + params["b"]
+        return {"y": y, "stats": (y.sum(), y.max())}
+
+    p = {"w": rand(3, 2), "b": rand(2, seed=1)}
+    x = rand(4, 3, seed=2)
+    out = f(p, x)
+    y = x @ p["w"] + p["b"]
+    np.testing.assert_allclose(out["y"], y, rtol=1e-6)
+    np.testing.assert_allclose(out["stats"][0], y.sum(), rtol=1e-5)
+    np.testing.assert_allclose(out["stats"][1], y.max(), rtol=1e-6)
+
+
+def test_integer_semantics():
+    f = tensorir.jit(lambda a, b: (a // b, a % b, a / b))
+    a = np.array([7, -7, 7, -7, 0, 5], dtype=np.int32)
+    b = np.array([2, 2, -2, -2, 3, 0], dtype=np.int32)
+    with np.errstate(all="ignore"):
+        for got, want in zip(f(a, b), f.__wrapped__(a, b), strict=True):
+            assert got.dtype == want.dtype
+            np.testing.assert_array_equal(got, want)
+
+
+def test_returning_inputs_and_constants():
+    f = tensorir.jit(lambda x: (x, x, np.zeros(3), 2.0))
+    x = np.arange(3.0)
+    a, b, c, d = f(x)
+    np.testing.assert_array_equal(a, x)
+    assert a is not x
+    np.testing.assert_array_equal(c, np.zeros(3))
+    assert float(d) == 2.0
+
+
+def test_bad_arguments():
+    f = tensorir.jit(lambda x: x + 1)
+    with pytest.raises(TypeError, match="complex128"):
+        f(np.zeros(3, np.complex128))
+    with pytest.raises(TypeError, match="str"):
+        f("hello")
+    with pytest.raises(TypeError):
+        f(np.zeros(3), np.zeros(3))
+
+
+def test_shape_mismatch_names_shapes_and_line():
+    f = tensorir.jit(lambda a, b: a + b)
+    with pytest.raises(Exception, match=r"(?s)\(3,\).*\(4,\).*test_jit.py"):
+        f(np.zeros(3), np.zeros(4))
+
+
+def test_bool_on_tracer_names_line():
+    def f(x):
+        if x.sum() > 0:
+            return x
+        return -x
+
+    with pytest.raises(Exception, match=r"(?s)test_jit.py:\d+.*np.where"):
+        tensorir.jit(f)(np.ones(3))
+
+
+def test_gather_index_error_at_run_time():
+    f = tensorir.jit(lambda x, i: x[i])
+    x = np.arange(5.0)
+    np.testing.assert_array_equal(f(x, np.array([4, -5, 0])), x[[4, -5, 0]])
+    with pytest.raises(IndexError, match="test_jit.py"):
+        f(x, np.array([5]))
