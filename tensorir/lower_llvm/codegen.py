@@ -18,7 +18,8 @@ from ..ir.core import Function, OpResult, Operation, Value
 from .buffers import Buffer, contiguous, splat
 from .loops import GenericLowering, emit_nest
 from .memplan import MemoryPlan, plan
-from .scalar import I8, I32, I64, declare, mem_type
+from .scalar import I8, I32, I64, declare
+from .vecmath import keep_vector_declarations
 from .pyarray import ARRAY_DATA, ARRAY_DIMS, ARRAY_STRIDES
 
 PTR = ir.PointerType()
@@ -140,6 +141,7 @@ class _FunctionLowering:
             b.call(declare(self.module, "free", ir.VoidType(), [PTR]), [arena])
         b.ret(b.load(self.err))
         self.alloca_builder.branch(self.fn.blocks[1])
+        keep_vector_declarations(self.module)
         return Lowered(self.module, self.fn.name, self.errors, p)
 
     def lower_generic(self, op: Operation, class_buffer, tag: str) -> None:

@@ -15,6 +15,7 @@ from llvmlite import ir
 
 from ..ir import types as T
 from ..ir.core import Operation
+from .vecmath import declare_math
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
 
@@ -62,8 +63,12 @@ class Ctx:
     def call_math(self, name: str, args: list[ir.Value], intrinsic: bool) -> ir.Value:
         """Call `llvm.<name>.fNN` or libm `<name>[f]` on float operands."""
         ty = args[0].type
-        fname = f"llvm.{name}.{_suffix(ty)}" if intrinsic else name + ("f" if ty == ir.FloatType() else "")
-        return self.b.call(declare(self.module, fname, ty, [a.type for a in args]), args)
+        if intrinsic:
+            fn = declare(self.module, f"llvm.{name}.{_suffix(ty)}", ty, [a.type for a in args])
+        else:
+            fname = name + ("f" if ty == ir.FloatType() else "")
+            fn = declare_math(self.module, fname, ty, len(args))
+        return self.b.call(fn, args)
 
 
 Emitter = Callable[[Ctx, list[ir.Value], Operation], ir.Value]
@@ -108,20 +113,19 @@ def _signed(op, i=0) -> bool:
 
 # ---- floating-point math ----------------------------------------------------------------------
 
-_INTRINSIC_MATH = {
-    "exp": "exp", "log": "log", "sqrt": "sqrt", "sin": "sin", "cos": "cos", "tan": "tan",
-    "tanh": "tanh", "sinh": "sinh", "cosh": "cosh", "arcsin": "asin", "arccos": "acos",
-    "arctan": "atan", "floor": "floor", "ceil": "ceil", "round": "roundeven", "arctan2": "atan2",
-    "pow": "pow",
+# libm functions (vectorized through libmvec where available, see vecmath.py)
+_LIBM = {
+    "exp": "exp", "log": "log", "log1p": "log1p", "expm1": "expm1", "cbrt": "cbrt",
+    "sin": "sin", "cos": "cos", "tan": "tan", "tanh": "tanh", "sinh": "sinh", "cosh": "cosh",
+    "arcsin": "asin", "arccos": "acos", "arctan": "atan", "erf": "erf", "arctan2": "atan2",
 }  # fmt: skip
-_LIBM = {"log1p": "log1p", "expm1": "expm1", "cbrt": "cbrt", "erf": "erf"}
+# functions that are single instructions: LLVM intrinsics
+_INTRINSIC = {"sqrt": "sqrt", "floor": "floor", "ceil": "ceil", "round": "roundeven"}
 
-for _name, _fn in _INTRINSIC_MATH.items():
-    if _name == "pow":
-        continue
-    emits(f"s.{_name}")(lambda ctx, a, op, _fn=_fn: ctx.call_math(_fn, a, intrinsic=True))
 for _name, _fn in _LIBM.items():
     emits(f"s.{_name}")(lambda ctx, a, op, _fn=_fn: ctx.call_math(_fn, a, intrinsic=False))
+for _name, _fn in _INTRINSIC.items():
+    emits(f"s.{_name}")(lambda ctx, a, op, _fn=_fn: ctx.call_math(_fn, a, intrinsic=True))
 
 
 @emits("s.isnan")
@@ -273,7 +277,7 @@ def _divmod(ctx, a, op):
 @emits("s.pow")
 def _pow(ctx, a, op):
     if _is_float(op):
-        return ctx.call_math("pow", a, intrinsic=True)
+        return ctx.call_math("pow", a, intrinsic=False)
     return _int_pow(ctx, *a, _signed(op))
 
 
