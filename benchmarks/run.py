@@ -131,14 +131,18 @@ def kernels() -> list[tuple[str, float, float]]:
 
 
 def main() -> None:
-    print(f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
-          f"python {platform.python_version()}, numpy {np.__version__}\n")
+    print(
+        f"machine: {platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
+        f"python {platform.python_version()}, numpy {np.__version__}\n"
+    )
     print("## Dispatch overhead (cached call, `a + b` on 8 float64)\n")
     print("| call | µs |\n| --- | --- |")
     for name, t in dispatch():
         print(f"| {name} | {t * 1e6:.2f} |")
     print("\n## First-call compile time, fresh process (trace + passes + LLVM -O3 + JIT)\n")
-    print("| function | tensor ops | first call ms | import + target ms |\n| --- | --- | --- | --- |")
+    print(
+        "| function | tensor ops | first call ms | import + target ms |\n| --- | --- | --- | --- |"
+    )
     for name, d in compile_times():
         print(f"| {name} | {d['ops']} | {d['first_call'] * 1e3:.0f} | {d['import'] * 1e3:.0f} |")
     print("\n## Kernels, one thread, unfused (fusion comes with the passes issue)\n")

@@ -48,8 +48,10 @@ def main():
     t_numpy = best_of(layer.__wrapped__, x, w, b)
     print("\n=== result ===")
     print(f"matches numpy (rtol 1e-4): yes; first compile {compile_s * 1e3:.0f} ms")
-    print(f"tensorir {t_ours * 1e6:.1f} us   numpy {t_numpy * 1e6:.1f} us   "
-          f"speedup {t_numpy / t_ours:.2f}x")
+    print(
+        f"tensorir {t_ours * 1e6:.1f} us   numpy {t_numpy * 1e6:.1f} us   "
+        f"speedup {t_numpy / t_ours:.2f}x"
+    )
     print(f"memory plan: {lowered.memory_stats()}")
 
 

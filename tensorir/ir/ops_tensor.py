@@ -40,7 +40,10 @@ def defop(name: str, num_operands, attrs=None, traits=("pure",), doc=""):
                 name,
                 infer,
                 num_operands,
-                {k: Attr(*v) if isinstance(v, tuple) else Attr(v) for k, v in (attrs or {}).items()},
+                {
+                    k: Attr(*v) if isinstance(v, tuple) else Attr(v)
+                    for k, v in (attrs or {}).items()
+                },
                 frozenset(traits),
                 doc=doc or infer.__doc__ or "",
             )
@@ -115,8 +118,10 @@ def _broadcast(types, attrs):
     """Operand dim i becomes result dim dims[i]; a size-1 operand dim stretches."""
     t = _tensor("tir.broadcast", types[0])
     shape, dims = tuple(attrs["shape"]), tuple(attrs["dims"])
-    if len(dims) != t.rank or sorted(set(dims)) != list(dims) or any(
-        not 0 <= d < len(shape) for d in dims
+    if (
+        len(dims) != t.rank
+        or sorted(set(dims)) != list(dims)
+        or any(not 0 <= d < len(shape) for d in dims)
     ):
         raise IRTypeError(f"tir.broadcast: dims {dims} invalid for {t} -> shape {shape}")
     for i, d in enumerate(dims):
@@ -184,9 +189,10 @@ def _reshape(types, attrs):
     t = _tensor("tir.reshape", types[0])
     _static("tir.reshape", t)
     shape = tuple(attrs["shape"])
-    if any(not isinstance(d, int) or d < 0 for d in shape) or int(
-        np.prod(shape, dtype=np.int64)
-    ) != t.size:
+    if (
+        any(not isinstance(d, int) or d < 0 for d in shape)
+        or int(np.prod(shape, dtype=np.int64)) != t.size
+    ):
         raise IRTypeError(f"tir.reshape: cannot reshape {t} to {shape}")
     return [T.TensorType(shape, t.dtype)]
 
@@ -229,9 +235,11 @@ def _slice(types, attrs):
     if not len(starts) == len(steps) == len(sizes) == t.rank:
         raise IRTypeError(f"tir.slice: starts/steps/sizes must each have {t.rank} entries")
     for d, st, sp, sz in zip(t.shape, starts, steps, sizes, strict=True):
-        if sp == 0 or sz < 0 or (sz > 0 and d is not None and not (
-            0 <= st < d and 0 <= st + (sz - 1) * sp < d
-        )):
+        if (
+            sp == 0
+            or sz < 0
+            or (sz > 0 and d is not None and not (0 <= st < d and 0 <= st + (sz - 1) * sp < d))
+        ):
             raise IRTypeError(f"tir.slice: start {st} step {sp} size {sz} out of bounds for {t}")
     return [T.TensorType(sizes, t.dtype)]
 
@@ -325,8 +333,15 @@ def _concatenate(types, attrs):
     if not 0 <= axis < first.rank:
         raise IRTypeError(f"tir.concatenate: axis {axis} out of range for {first}")
     for t in ts[1:]:
-        same = all(a == b for i, (a, b) in enumerate(zip(t.shape, first.shape)) if i != axis)
-        if t.rank != first.rank or t.dtype != first.dtype or not same:
+        if (
+            t.rank != first.rank
+            or t.dtype != first.dtype
+            or any(
+                a != b
+                for i, (a, b) in enumerate(zip(t.shape, first.shape, strict=True))
+                if i != axis
+            )
+        ):
             raise IRTypeError(f"tir.concatenate: {t} does not match {first} off axis {axis}")
     total = sum(t.shape[axis] for t in ts)
     return [T.TensorType(first.shape[:axis] + (total,) + first.shape[axis + 1 :], first.dtype)]
@@ -371,7 +386,11 @@ def _pad(types, attrs):
         raise IRTypeError(f"tir.pad: value must be {T.TensorType((), x.dtype)}, got {v}")
     if len(low) != x.rank or len(high) != x.rank or min(low + high, default=0) < 0:
         raise IRTypeError(f"tir.pad: low {low} / high {high} invalid for {x}")
-    return [T.TensorType(tuple(d + lo + hi for d, lo, hi in zip(x.shape, low, high)), x.dtype)]
+    return [
+        T.TensorType(
+            tuple(d + lo + hi for d, lo, hi in zip(x.shape, low, high, strict=True)), x.dtype
+        )
+    ]
 
 
 @impl("tir.pad", "eval")
@@ -539,7 +558,9 @@ def _arg_generic(better: str, ident):
         def body(bb, v, best, best_i):
             take = bb.op(better, v, best)
             if t.dtype.is_float:  # the first NaN wins, as in numpy
-                first_nan = bb.op("s.and", bb.op("s.isnan", v), bb.op("s.not", bb.op("s.isnan", best)))
+                first_nan = bb.op(
+                    "s.and", bb.op("s.isnan", v), bb.op("s.not", bb.op("s.isnan", best))
+                )
                 take = bb.op("s.or", take, first_nan)
             i = bb.op("s.cast", bb.op("s.index", dim=axis), dtype=T.int64)
             return [bb.op("s.select", take, v, best), bb.op("s.select", take, i, best_i)]
@@ -658,8 +679,10 @@ def _take_along(types, attrs):
     x = _tensor("tir.take_along_axis", types[0])
     idx = _int_tensor("tir.take_along_axis", types[1])
     axis = attrs["axis"]
-    if not 0 <= axis < x.rank or idx.rank != x.rank or any(
-        a != b for i, (a, b) in enumerate(zip(x.shape, idx.shape)) if i != axis
+    if (
+        not 0 <= axis < x.rank
+        or idx.rank != x.rank
+        or any(a != b for i, (a, b) in enumerate(zip(x.shape, idx.shape, strict=True)) if i != axis)
     ):
         raise IRTypeError(f"tir.take_along_axis: {x} and indices {idx} mismatch (axis {axis})")
     return [idx.with_dtype(x.dtype)]
@@ -756,7 +779,11 @@ def _generic_verify(op):
     if len(maps) != len(op.operands):
         raise IRTypeError(f"tir.generic: {len(maps)} indexing maps for {len(op.operands)} operands")
     for k, (m, v) in enumerate(zip(maps, op.operands, strict=True)):
-        if not isinstance(m, AffineMap) or m.num_dims != len(iters) or len(m.results) != v.type.rank:
+        if (
+            not isinstance(m, AffineMap)
+            or m.num_dims != len(iters)
+            or len(m.results) != v.type.rank
+        ):
             raise IRTypeError(f"tir.generic: indexing map {k} does not fit operand {v.type}")
     if any(it not in ("parallel", "reduction") for it in iters):
         raise IRTypeError(f"tir.generic: iterator types must be parallel/reduction, got {iters}")

@@ -37,7 +37,9 @@ def _verify_block(block: Block, visible: set[Value], func: Function) -> None:
                 _fail(op, "must terminate the function body")
             got = tuple(v.type for v in op.operands)
             if got != func.type.results:
-                _fail(op, f"returns ({_types(got)}), function declares ({_types(func.type.results)})")
+                _fail(
+                    op, f"returns ({_types(got)}), function declares ({_types(func.type.results)})"
+                )
             continue
         try:
             opdef = lookup(op.name)

@@ -14,13 +14,13 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from ..ir import types as T
-from ..ir.core import Function, OpResult, Operation, Value
+from ..ir.core import Function, Operation, OpResult, Value
 from .buffers import Buffer, contiguous, splat
 from .loops import GenericLowering, emit_nest
 from .memplan import MemoryPlan, plan
+from .pyarray import ARRAY_DATA, ARRAY_DIMS, ARRAY_STRIDES
 from .scalar import I8, I32, I64, declare
 from .vecmath import keep_vector_declarations
-from .pyarray import ARRAY_DATA, ARRAY_DIMS, ARRAY_STRIDES
 
 PTR = ir.PointerType()
 
@@ -83,7 +83,9 @@ class _FunctionLowering:
         ]
         if is_contiguous and t.is_static:
             return contiguous(data, t)
-        strides_ptr = b.load(b.gep(obj, [ir.Constant(I64, ARRAY_STRIDES)], source_etype=I8), typ=PTR)
+        strides_ptr = b.load(
+            b.gep(obj, [ir.Constant(I64, ARRAY_STRIDES)], source_etype=I8), typ=PTR
+        )
         strides = [
             b.load(b.gep(strides_ptr, [ir.Constant(I64, i)], source_etype=I64), typ=I64)
             for i in range(t.rank)
@@ -104,7 +106,7 @@ class _FunctionLowering:
     def lower(self) -> Lowered:
         f, b = self.f, self.b
         params = list(self.fn.args)
-        for a, obj, c in zip(f.args, params, self.contiguous_args):
+        for a, obj, c in zip(f.args, params[: len(f.args)], self.contiguous_args, strict=True):
             self.buffers[a] = self.array_buffer(obj, a.type, c)
         p = self.plan = plan(f)
         outs = params[len(f.args) :]
@@ -132,7 +134,9 @@ class _FunctionLowering:
             elif op.name == "tir.generic":
                 self.lower_generic(op, class_buffer, f"g{n}")
             else:
-                raise NotImplementedError(f"the LLVM backend cannot lower {op.name}; generalize first")
+                raise NotImplementedError(
+                    f"the LLVM backend cannot lower {op.name}; generalize first"
+                )
         for v, k in p.copies:
             src = self.buffers[v]
             data = b.load(b.gep(outs[k], [ir.Constant(I64, ARRAY_DATA)], source_etype=I8), typ=PTR)
@@ -172,4 +176,3 @@ def lower_function(f: Function, name: str, contiguous_args: list[bool]) -> Lower
     """LLVM IR for generalized function `f`, entry named `name`; `contiguous_args[i]` says
     argument i is a C-contiguous array (so its strides are compile-time constants)."""
     return _FunctionLowering(f, name, contiguous_args).lower()
-

@@ -79,7 +79,9 @@ class Executable:
 
     def __init__(self, lowered: Lowered, in_types, out_types, contiguous_args, keep_text=True):
         self.lowered = lowered
-        self._ins = [(t.shape, t.dtype.np, c) for t, c in zip(in_types, contiguous_args, strict=True)]
+        self._ins = [
+            (t.shape, t.dtype.np, c) for t, c in zip(in_types, contiguous_args, strict=True)
+        ]
         self.llvm_ir_unoptimized = str(lowered.module)
         mod = optimize(self.llvm_ir_unoptimized)
         self.llvm_ir = str(mod) if keep_text else ""
@@ -110,7 +112,9 @@ class Executable:
             raise TypeError(f"expected {len(self._ins)} arrays, got {len(arrays)}")
         for i, (a, (shape, dtype, contig)) in enumerate(zip(arrays, self._ins, strict=True)):
             if not isinstance(a, np.ndarray) or a.dtype != dtype or len(a.shape) != len(shape):
-                raise TypeError(f"argument {i}: expected a {dtype} array of shape {shape}, got {a!r}")
+                raise TypeError(
+                    f"argument {i}: expected a {dtype} array of shape {shape}, got {a!r}"
+                )
             if any(s is not None and s != n for s, n in zip(shape, a.shape, strict=True)):
                 raise TypeError(f"argument {i}: expected shape {shape}, got {a.shape}")
             if contig and not a.flags.c_contiguous:
@@ -149,4 +153,3 @@ def compile_function(
     exe = Executable(lowered, g.type.inputs, g.type.results, contiguous_args)
     exe.generic_function = g
     return exe
-

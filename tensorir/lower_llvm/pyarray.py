@@ -23,7 +23,9 @@ def _check_layout() -> None:
     base = id(a)
     data = ctypes.c_void_p.from_address(base + ARRAY_DATA).value
     ndim = ctypes.c_int.from_address(base + ARRAY_NDIM).value
-    dims = ctypes.cast(ctypes.c_void_p.from_address(base + ARRAY_DIMS).value, ctypes.POINTER(ctypes.c_ssize_t))
+    dims = ctypes.cast(
+        ctypes.c_void_p.from_address(base + ARRAY_DIMS).value, ctypes.POINTER(ctypes.c_ssize_t)
+    )
     strides = ctypes.cast(
         ctypes.c_void_p.from_address(base + ARRAY_STRIDES).value, ctypes.POINTER(ctypes.c_ssize_t)
     )

@@ -234,7 +234,9 @@ def _fmod_sign_fix(ctx, x, y):
     div = b.select(fix, b.fsub(div, ir.Constant(ty, 1.0)), div)
     fl = ctx.call_math("floor", [div], intrinsic=True)
     fl = b.select(
-        b.fcmp_ordered(">", b.fsub(div, fl), ir.Constant(ty, 0.5)), b.fadd(fl, ir.Constant(ty, 1.0)), fl
+        b.fcmp_ordered(">", b.fsub(div, fl), ir.Constant(ty, 0.5)),
+        b.fadd(fl, ir.Constant(ty, 1.0)),
+        fl,
     )
     floordiv = b.select(b.fcmp_ordered("==", div, zero), copysign(zero, b.fdiv(x, y)), fl)
     y_zero = b.fcmp_ordered("==", y, zero)
@@ -315,11 +317,13 @@ def _int_pow(ctx, base, exp, signed: bool):
     is_one = b.icmp_signed("==", base, one)
     is_m1 = b.icmp_signed("==", base, ir.Constant(ty, -1))
     odd_e = b.trunc(exp, I1)
-    special = b.select(is_one, one, b.select(is_m1, b.select(odd_e, ir.Constant(ty, -1), one), zero))
+    special = b.select(
+        is_one, one, b.select(is_m1, b.select(odd_e, ir.Constant(ty, -1), one), zero)
+    )
     return b.select(negative, special, result)
 
 
-# ---- comparisons and logic ------------------------------------------------------------------------
+# ---- comparisons and logic ----------------------------------------------------------------------
 
 _CMP = {"s.eq": "==", "s.ne": "!=", "s.lt": "<", "s.le": "<=", "s.gt": ">", "s.ge": ">="}
 
@@ -421,7 +425,9 @@ def _round_to_odd_f32(ctx: Ctx, x: ir.Value) -> ir.Value:
 def _constant(ctx, a, op):
     ty = ll_type(op.attrs["dtype"])
     v = op.attrs["value"]
-    return ir.Constant(ty, float(v) if isinstance(ty, ir.HalfType | ir.FloatType | ir.DoubleType) else int(v))
+    return ir.Constant(
+        ty, float(v) if isinstance(ty, ir.HalfType | ir.FloatType | ir.DoubleType) else int(v)
+    )
 
 
 EMIT["s.index"] = lambda ctx, a, op: ctx.indices[op.attrs["dim"]]
