@@ -137,15 +137,21 @@ class Executable:
         raise IndexError(self.errors[rc - 1])
 
 
+DEFAULT_PIPELINE = "generalize,fuse,dce"
+
+
 def compile_function(
-    f: Function, contiguous_args: list[bool] | None = None, name: str | None = None
+    f: Function,
+    contiguous_args: list[bool] | None = None,
+    name: str | None = None,
+    pipeline: str = DEFAULT_PIPELINE,
 ) -> Executable:
-    """Generalize `f` (tensor-level IR; it is modified) and compile it for the host CPU.
+    """Run `pipeline` on `f` (tensor-level IR; it is modified) and compile it for the host CPU.
 
     `contiguous_args[i]` promises that argument i is always C-contiguous, which makes its strides
     compile-time constants; by default every argument's strides are read at run time.
     """
-    g = run_pipeline(Module([f]), "generalize,dce").functions[0]
+    g = run_pipeline(Module([f]), pipeline).functions[0]
     if contiguous_args is None:
         contiguous_args = [False] * len(g.args)
     name = name or f"tensorir_{g.sym_name}_{next(_names)}"

@@ -69,4 +69,4 @@ def run_pipeline(module: Module, pipeline: str, verify_each: bool = False) -> Mo
 
 
 def _load_passes() -> None:
-    from . import dce, generalize  # noqa: F401  (registering imports)
+    from . import dce, fusion, generalize  # noqa: F401  (registering imports)

@@ -1,0 +1,206 @@
+"""Producer -> consumer fusion of `tir.generic` ops by composing indexing maps.
+
+A parallel generic P whose result R a consumer C reads through map M_c is folded into C: P's
+loop point for C's point d is M_p⁻¹(M_c(d)), so each input of P is read at M_in ∘ M_p⁻¹ ∘ M_c
+and P's scalar body is cloned into C's body, its `s.index` ops rewritten as index arithmetic
+on C's loop indices. R is never written to memory. Elementwise chains become one loop, movement
+ops become maps, and elementwise producers fuse into reductions and matmuls.
+
+P fuses when its result map is a permutation (so it has an inverse), its destination is a fresh
+`tir.empty`, and C reads R only through its indexing maps. When R has other uses, P stays and
+fuses only if its body is cheap (no transcendental functions): an expensive producer is never
+computed twice. Every decision goes to the `tensorir.fusion` logger (`TENSORIR_LOG=fusion`).
+"""
+
+from __future__ import annotations
+
+import logging
+
+from ..ir import affine as A
+from ..ir import types as T
+from ..ir.affine import AffineMap
+from ..ir.builder import Builder
+from ..ir.core import Function, Module, Operation, OpResult, Value
+from ..ir.opdef import IRTypeError
+from .manager import register_pass
+
+log = logging.getLogger("tensorir.fusion")
+
+EXPENSIVE = {
+    "s.exp", "s.log", "s.log1p", "s.expm1", "s.sqrt", "s.cbrt", "s.sin", "s.cos", "s.tan",
+    "s.tanh", "s.sinh", "s.cosh", "s.arcsin", "s.arccos", "s.arctan", "s.arctan2", "s.erf",
+    "s.pow", "s.div", "s.floordiv", "s.mod",
+}  # fmt: skip
+
+
+def _body(op: Operation):
+    return op.regions[0].block
+
+
+def _inverse_permutation(m: AffineMap) -> list[int] | None:
+    """For a permutation map (d_i -> result position), position of each dim; else None."""
+    dims = [e.pos if isinstance(e, A.Dim) else None for e in m.results]
+    if None in dims or sorted(dims) != list(range(m.num_dims)):
+        return None
+    inv = [0] * m.num_dims
+    for pos, d in enumerate(dims):
+        inv[d] = pos
+    return inv
+
+
+def _why_not(producer: Operation, result: OpResult, consumer: Operation) -> str | None:
+    """The reason `producer` cannot fuse into `consumer`, or None."""
+    if producer.name != "tir.generic":
+        return "producer is not a generic"
+    if "reduction" in producer.attrs["iterator_types"]:
+        return "producer reduces"
+    n_in = producer.attrs["num_inputs"]
+    init = producer.operands[n_in + result.index]
+    if not (isinstance(init, OpResult) and init.op.name == "tir.empty"):
+        return "producer updates an existing tensor"
+    if _inverse_permutation(producer.attrs["indexing_maps"][n_in + result.index]) is None:
+        return "producer's result map is not a permutation"
+    if len(producer.results) != 1:
+        return "producer has several results"
+    if _body(producer).args[n_in].uses:
+        return "producer reads its destination"
+    c_in = consumer.attrs["num_inputs"]
+    for user, k in result.uses:
+        if user is consumer and k >= c_in:
+            return "consumer updates the result in place"
+        if user is not consumer and user.parent is _body(consumer):
+            return "consumer reads the result at computed indices"
+    others = [u for u, _ in result.uses if u is not consumer]
+    if others and any(op.name in EXPENSIVE for op in _body(producer).ops):
+        return f"result has {len(others)} other use(s) and the producer is expensive"
+    return None
+
+
+def _emit_index(b: Builder, e: A.Expr) -> Value:
+    """Index arithmetic in a body computing affine expression `e` of the loop indices."""
+    if isinstance(e, A.Dim):
+        return b.op("s.index", dim=e.pos)
+    if isinstance(e, A.Const):
+        return b.scalar_constant(e.value, T.index)
+    lhs, rhs = _emit_index(b, e.lhs), _emit_index(b, e.rhs)
+    name = {"+": "s.add", "*": "s.mul", "floordiv": "s.floordiv", "mod": "s.mod"}[e.op]
+    return b.op(name, lhs, rhs)
+
+
+def _clone_body_ops(b: Builder, ops, env: dict, index_exprs=None) -> None:
+    """Clone scalar ops into `b`, mapping operands through `env` (extended with the clones);
+    `s.index` becomes the given index expressions of the new loop nest."""
+    for op in ops:
+        if op.name == "s.index" and index_exprs is not None:
+            env[op.result] = _emit_index(b, index_exprs[op.attrs["dim"]])
+            continue
+        new = b.create(
+            op.name,
+            [env.get(v, v) for v in op.operands],
+            dict(op.attrs),
+            result_types=[r.type for r in op.results],
+        )
+        new.loc = op.loc
+        for old, r in zip(op.results, new.results, strict=True):
+            env[old] = r
+
+
+def fuse(producer: Operation, consumer: Operation) -> Operation:
+    """Fold `producer` into `consumer`; returns the new consumer (the old one is erased)."""
+    result = producer.result
+    p_maps = producer.attrs["indexing_maps"]
+    p_in = producer.attrs["num_inputs"]
+    c_maps = consumer.attrs["indexing_maps"]
+    c_in = consumer.attrs["num_inputs"]
+    c_inputs = consumer.operands[:c_in]
+    reads = [k for k, v in enumerate(c_inputs) if v is result]
+    read_map = c_maps[reads[0]]
+    if any(c_maps[k] != read_map for k in reads):
+        raise ValueError("consumer reads the result through different maps")
+    inv = _inverse_permutation(p_maps[p_in])
+    p_point = tuple(read_map.results[inv[j]] for j in range(len(inv)))  # P's dims, in C's dims
+    n_c = len(consumer.attrs["iterator_types"])
+    to_p = AffineMap(n_c, p_point)
+
+    keep = [k for k in range(c_in) if k not in reads]
+    reads_of = [(c_inputs[k], c_maps[k]) for k in keep]
+    reads_of += [
+        (v, m.compose(to_p)) for v, m in zip(producer.operands[:p_in], p_maps, strict=False)
+    ]
+    unique = list(dict.fromkeys(reads_of))  # each input is read once per point
+    slot = [unique.index(r) for r in reads_of]
+    inputs = [v for v, _ in unique]
+    maps = [m for _, m in unique] + list(c_maps[c_in:])
+    bare = set().union(*(m.bare_dim_positions() for m in maps))
+    if len(bare) < n_c:
+        raise ValueError("the fused loop's sizes would not follow from its operands")
+    inits = list(consumer.operands[c_in:])
+    c_block, p_block = _body(consumer), _body(producer)
+
+    def body(b: Builder, *args):
+        n_keep = len(keep)
+        read = [args[i] for i in slot]
+        env: dict = {}
+        for k, a in zip(keep, read[:n_keep], strict=True):
+            env[c_block.args[k]] = a
+        for pa, a in zip(p_block.args[:p_in], read[n_keep:], strict=True):
+            env[pa] = a
+        _clone_body_ops(b, p_block.ops[:-1], env, p_point)
+        fused_value = env.get(p_block.ops[-1].operands[0], p_block.ops[-1].operands[0])
+        for k in reads:
+            env[c_block.args[k]] = fused_value
+        for ca, a in zip(c_block.args[c_in:], args[len(unique) :], strict=True):
+            env[ca] = a
+        _clone_body_ops(b, c_block.ops[:-1], env)
+        return [env.get(v, v) for v in c_block.ops[-1].operands]
+
+    b = Builder.before(consumer)
+    new = b.generic(inputs, inits, maps, list(consumer.attrs["iterator_types"]), body)
+    new_op = new[0].op
+    for old, r in zip(consumer.results, new, strict=True):
+        old.replace_all_uses_with(r)
+    consumer.erase()
+    if not result.uses:
+        init = producer.operands[p_in]
+        producer.erase()
+        if not init.uses:
+            init.op.erase()
+    return new_op
+
+
+def _fuse_function(f: Function) -> None:
+    changed = True
+    while changed:
+        changed = False
+        for consumer in list(f.body.ops):
+            if consumer.name != "tir.generic" or consumer.parent is None:
+                continue
+            for v in consumer.operands[: consumer.attrs["num_inputs"]]:
+                if not isinstance(v, OpResult):
+                    continue
+                reason = _why_not(v.op, v, consumer)
+                if reason is not None:
+                    log.debug("not fusing %s into %s: %s", v.op.name, _where(consumer), reason)
+                    continue
+                try:
+                    candidate = fuse(v.op, consumer)
+                except (ValueError, IRTypeError) as e:
+                    log.debug("not fusing into %s: %s", _where(consumer), e)
+                    continue
+                log.debug("fused a producer into %s", _where(candidate))
+                changed = True
+                break
+            if changed:
+                break
+
+
+def _where(op: Operation) -> str:
+    return f"generic at {op.loc}" if op.loc else "generic"
+
+
+@register_pass("fuse")
+def fuse_pass(module: Module) -> Module:
+    """Fuse producer generics into their consumers throughout `module`."""
+    for f in module.functions:
+        _fuse_function(f)
+    return module
