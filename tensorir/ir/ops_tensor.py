@@ -505,15 +505,8 @@ def _reduce_generic(kind):
 
 
 def _fill(b, t: T.TensorType, value):
-    """A tensor of `value`, as a generic (so it lowers like everything else)."""
-    n = t.rank
-    return b.generic(
-        [],
-        [b.empty(t)],
-        [AffineMap.identity(n)],
-        ["parallel"] * n,
-        lambda bb, acc: [bb.scalar_constant(value, t.dtype)],
-    )[0]
+    """A tensor of `value`: a splat constant, which costs one element of memory."""
+    return b.constant(value, t)
 
 
 for _kind, (_combine, _ref, _ident) in REDUCTIONS.items():
@@ -752,11 +745,21 @@ def _scatter_generic(b, op):
 @defop("tir.generic", None, {"indexing_maps": TUPLE, "iterator_types": TUPLE, "num_inputs": INTS})
 def _generic(types, attrs):
     """Loops over a domain; operand k is read at indexing_maps[k](d); results are the inits
-    (the operands after num_inputs) updated by the body at every point of the domain."""
+    (the operands after num_inputs) updated by the body at every point of the domain. A result
+    whose map omits the reduction dims accumulates over them; one whose map is a permutation of
+    all dims is written once per point."""
     n_in = attrs["num_inputs"]
     if not 0 <= n_in <= len(types):
         raise IRTypeError(f"tir.generic: num_inputs {n_in} exceeds {len(types)} operands")
     return list(types[n_in:])
+
+
+def is_pointwise(m: AffineMap) -> bool:
+    """A result map that is a permutation of all loop dims: each point writes its own element
+    (a side output of a reduction) instead of accumulating."""
+    return sorted(e.pos if isinstance(e, A.Dim) else -1 for e in m.results) == list(
+        range(m.num_dims)
+    )
 
 
 def loop_bounds(op) -> list[tuple[int, int]]:
@@ -790,8 +793,11 @@ def _generic_verify(op):
     n_in = op.attrs["num_inputs"]
     for m in maps[n_in:]:
         used = {e.pos for e in m.results if isinstance(e, A.Dim)}
-        if any(iters[d] == "reduction" for d in used):
-            raise IRTypeError("tir.generic: a result is indexed by a reduction dim")
+        if any(iters[d] == "reduction" for d in used) and not is_pointwise(m):
+            raise IRTypeError(
+                "tir.generic: a result indexed by a reduction dim must be written at every point "
+                "(its map a permutation of all loop dims)"
+            )
     block = op.regions[0].block if len(op.regions) == 1 and op.regions[0].blocks else None
     want = [T.element_type(v.type) for v in op.operands]
     if block is None or [a.type for a in block.args] != want:

@@ -151,16 +151,12 @@ class _FunctionLowering:
     def lower_generic(self, op: Operation, class_buffer, tag: str) -> None:
         n_in = op.attrs["num_inputs"]
         ins = [self.buffers[v] for v in op.operands[:n_in]]
+        inits = [self.buffers[v] for v in op.operands[n_in:]]
         outs = []
-        for k, r in enumerate(op.results):
-            dst = class_buffer(r)
-            init = op.operands[n_in + k]
-            fresh = isinstance(init, OpResult) and init.op.name == "tir.empty"
-            if not fresh and self.plan.cls.get(init) != self.plan.cls[r]:
-                self.copy(self.buffers[init], dst, f"{tag}.init{k}")
-            outs.append(dst)
-            self.buffers[r] = dst
-        GenericLowering(op, ins, outs, self).run(self.b, tag)
+        for r in op.results:
+            self.buffers[r] = class_buffer(r)
+            outs.append(self.buffers[r])
+        GenericLowering(op, ins, inits, outs, self).run(self.b, tag)
 
     def copy(self, src: Buffer, dst: Buffer, tag: str) -> None:
         """dst[...] = src[...] elementwise."""

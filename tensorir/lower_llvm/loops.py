@@ -1,6 +1,10 @@
 """`tir.generic` -> a loop nest in LLVM IR: parallel dims outside, reduction dims inside with the
 accumulators in registers (allocas that mem2reg promotes), the scalar body emitted per point
-through the `s.*` table. The same code serves any structured op; no tensor op is special here."""
+through the `s.*` table. The same code serves any structured op; no tensor op is special here.
+
+Accumulators start from the init operand's buffer and end in the result's: the two are the same
+memory when the memory plan lets the result take over its init, and a splat constant init (a
+reduction's identity) is read through zero strides, so no op ever copies its init first."""
 
 from __future__ import annotations
 
@@ -9,7 +13,7 @@ from collections.abc import Callable
 from llvmlite import ir
 
 from ..ir.core import Operation
-from ..ir.ops_tensor import loop_bounds
+from ..ir.ops_tensor import is_pointwise, loop_bounds
 from .buffers import Buffer, emit_affine
 from .scalar import EMIT, I64, Ctx, ll_type
 
@@ -49,8 +53,8 @@ def emit_nest(b: ir.IRBuilder, dims: list[int], sizes, ivs: list, body, tag: str
 class GenericLowering:
     """Lowers one generic op given the buffers of its operands and results."""
 
-    def __init__(self, op: Operation, ins: list[Buffer], outs: list[Buffer], fn_ctx):
-        self.op, self.ins, self.outs, self.fn = op, ins, outs, fn_ctx
+    def __init__(self, op: Operation, ins: list[Buffer], inits, outs: list[Buffer], fn_ctx):
+        self.op, self.ins, self.inits, self.outs, self.fn = op, ins, inits, outs, fn_ctx
         self.maps = op.attrs["indexing_maps"]
         self.iters = op.attrs["iterator_types"]
         self.n_in = op.attrs["num_inputs"]
@@ -78,7 +82,7 @@ class GenericLowering:
 
             def parallel_point():
                 accs = [
-                    self.outs[k].load(b, out_index(k)) if a.uses else None
+                    self.inits[k].load(b, out_index(k)) if a.uses else None
                     for k, a in enumerate(acc_args)
                 ]
                 for k, v in enumerate(point(accs)):
@@ -87,19 +91,37 @@ class GenericLowering:
             emit_nest(b, par, sizes, ivs, parallel_point, tag)
             return
 
-        slots = [self.fn.alloca(ll_type(a.type)) for a in acc_args]
+        # accumulating results live in registers across the reduction; side outputs (pointwise
+        # maps) are stored at every point
+        pointwise = [is_pointwise(self.maps[self.n_in + k]) for k in range(len(acc_args))]
+        slots = [
+            None if pw else self.fn.alloca(ll_type(a.type))
+            for a, pw in zip(acc_args, pointwise, strict=True)
+        ]
 
         def reduce_point():
-            vals = point([b.load(s) for s in slots])
-            for s, v in zip(slots, vals, strict=True):
-                b.store(v, s)
+            accs = [
+                b.load(s)
+                if s is not None
+                else self.inits[k].load(b, out_index(k))
+                if acc_args[k].uses
+                else None
+                for k, s in enumerate(slots)
+            ]
+            for k, v in enumerate(point(accs)):
+                if slots[k] is None:
+                    self.outs[k].store(b, out_index(k), v)
+                else:
+                    b.store(v, slots[k])
 
         def outer_point():
             for k, s in enumerate(slots):
-                b.store(self.outs[k].load(b, out_index(k)), s)
+                if s is not None:
+                    b.store(self.inits[k].load(b, out_index(k)), s)
             emit_nest(b, red, sizes, ivs, reduce_point, tag)
             for k, s in enumerate(slots):
-                self.outs[k].store(b, out_index(k), b.load(s))
+                if s is not None:
+                    self.outs[k].store(b, out_index(k), b.load(s))
 
         emit_nest(b, par, sizes, ivs, outer_point, tag)
 

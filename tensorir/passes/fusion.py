@@ -9,7 +9,10 @@ ops become maps, and elementwise producers fuse into reductions and matmuls.
 P fuses when its result map is a permutation (so it has an inverse), its destination is a fresh
 `tir.empty`, and C reads R only through its indexing maps. When R has other uses, P stays and
 fuses only if its body is cheap (no transcendental functions): an expensive producer is never
-computed twice. Every decision goes to the `tensorir.fusion` logger (`TENSORIR_LOG=fusion`).
+computed twice. Instead, when C visits every element of R once (a reduction over all of R, as
+softmax's sum of exponentials), C takes P over and writes R as a side output for the later
+users, so P's loop disappears without recomputation. Every decision goes to the
+`tensorir.fusion` logger (`TENSORIR_LOG=fusion`).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ from ..ir.affine import AffineMap
 from ..ir.builder import Builder
 from ..ir.core import Function, Module, Operation, OpResult, Value
 from ..ir.opdef import IRTypeError
+from ..ir.ops_tensor import is_pointwise
 from .manager import register_pass
 
 log = logging.getLogger("tensorir.fusion")
@@ -72,8 +76,23 @@ def _why_not(producer: Operation, result: OpResult, consumer: Operation) -> str 
             return "consumer reads the result at computed indices"
     others = [u for u, _ in result.uses if u is not consumer]
     if others and any(op.name in EXPENSIVE for op in _body(producer).ops):
-        return f"result has {len(others)} other use(s) and the producer is expensive"
+        if not _can_side_output(result, consumer, others):
+            return f"result has {len(others)} other use(s) and the producer is expensive"
     return None
+
+
+def _can_side_output(result: OpResult, consumer: Operation, others) -> bool:
+    """Whether `consumer` visits every element of `result` once (reads it through a permutation
+    of all its loop dims) and precedes its other users, so it can write the result as a side
+    output instead of the producer writing it."""
+    c_in = consumer.attrs["num_inputs"]
+    read = [consumer.attrs["indexing_maps"][k] for k, v in enumerate(consumer.operands[:c_in])]
+    read = [m for m, v in zip(read, consumer.operands, strict=False) if v is result]
+    if not read or not is_pointwise(read[0]):
+        return False
+    ops = consumer.parent.ops
+    at = ops.index(consumer)
+    return all(u.parent is consumer.parent and ops.index(u) > at for u in others)
 
 
 def _emit_index(b: Builder, e: A.Expr) -> Value:
@@ -135,6 +154,11 @@ def fuse(producer: Operation, consumer: Operation) -> Operation:
     if len(bare) < n_c:
         raise ValueError("the fused loop's sizes would not follow from its operands")
     inits = list(consumer.operands[c_in:])
+    iterators = list(consumer.attrs["iterator_types"])
+    side_output = any(u is not consumer for u, _ in result.uses)
+    if side_output:  # the consumer also writes the producer's result, for its other users
+        inits.append(producer.operands[p_in])
+        maps.append(read_map)
     c_block, p_block = _body(consumer), _body(producer)
 
     def body(b: Builder, *args):
@@ -149,16 +173,20 @@ def fuse(producer: Operation, consumer: Operation) -> Operation:
         fused_value = env.get(p_block.ops[-1].operands[0], p_block.ops[-1].operands[0])
         for k in reads:
             env[c_block.args[k]] = fused_value
-        for ca, a in zip(c_block.args[c_in:], args[len(unique) :], strict=True):
+        c_accs = args[len(unique) : len(unique) + len(c_block.args) - c_in]
+        for ca, a in zip(c_block.args[c_in:], c_accs, strict=True):
             env[ca] = a
         _clone_body_ops(b, c_block.ops[:-1], env)
-        return [env.get(v, v) for v in c_block.ops[-1].operands]
+        yields = [env.get(v, v) for v in c_block.ops[-1].operands]
+        return yields + [fused_value] if side_output else yields
 
     b = Builder.before(consumer)
-    new = b.generic(inputs, inits, maps, list(consumer.attrs["iterator_types"]), body)
+    new = b.generic(inputs, inits, maps, iterators, body)
     new_op = new[0].op
-    for old, r in zip(consumer.results, new, strict=True):
+    for old, r in zip(consumer.results, new, strict=False):
         old.replace_all_uses_with(r)
+    if side_output:
+        result.replace_all_uses_with(new[-1])
     consumer.erase()
     if not result.uses:
         init = producer.operands[p_in]
