@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from llvmlite import ir
 
 from ..ir import types as T
-from ..ir.core import Function, Operation, OpResult, Value
+from ..ir.core import Function, Operation, Value
 from .buffers import Buffer, contiguous, splat
 from .loops import GenericLowering, emit_nest
 from .memplan import MemoryPlan, plan

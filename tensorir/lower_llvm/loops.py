@@ -58,6 +58,26 @@ class GenericLowering:
         self.maps = op.attrs["indexing_maps"]
         self.iters = op.attrs["iterator_types"]
         self.n_in = op.attrs["num_inputs"]
+        self.combiners = self._combiners()
+
+    def _combiners(self) -> set[Operation]:
+        """Ops that fold a value into an accumulator and nothing else (acc' = acc + v)."""
+        if "reduction" not in self.iters:
+            return set()
+        block = self.op.regions[0].block
+        found = set()
+        for k, v in enumerate(block.ops[-1].operands):
+            acc = block.args[self.n_in + k]
+            op = v.owner if hasattr(v, "op") else None
+            if (
+                op is not None
+                and op.name in ("s.add", "s.mul", "s.max", "s.min")
+                and acc in op.operands
+                and acc.uses == [(op, op.operands.index(acc))]
+                and not is_pointwise(self.maps[self.n_in + k])
+            ):
+                found.add(op)
+        return found
 
     def sizes(self) -> list[ir.Value]:
         bufs = self.ins + self.outs
@@ -134,7 +154,7 @@ class GenericLowering:
                 values[arg] = self.ins[k].load(b, idx)
         for arg, acc in zip(block.args[self.n_in :], accs, strict=True):
             values[arg] = acc
-        ctx = Ctx(b, self.fn.module, ivs, self.fn.buffer_of, self.fn.report)
+        ctx = Ctx(b, self.fn.module, ivs, self.fn.buffer_of, self.fn.report, self.combiners)
         for inner in block.ops[:-1]:
             args = [values.get(v) for v in inner.operands]
             values[inner.result] = EMIT[inner.name](ctx, args, inner)

@@ -51,8 +51,13 @@ def declare(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -> 
 class Ctx:
     """What an emitter may use: the builder, the module, loop indices, buffers, error reporting."""
 
-    def __init__(self, builder: ir.IRBuilder, module: ir.Module, indices, buffer_of, report):
+    def __init__(
+        self, builder: ir.IRBuilder, module: ir.Module, indices, buffer_of, report, combiners=()
+    ):
         self.b, self.module = builder, module
+        # float ops that only fold values into a reduction's accumulator: they may be
+        # reassociated, which is what lets the loop vectorizer split the sum into lanes
+        self.combiners = combiners
         self.indices = indices  # loop index values (i64), by loop dim
         self.buffer_of = buffer_of  # IR tensor value -> Buffer (for s.extract)
         self.report = report  # (op, i1 failed) -> record a run-time error for this op's location
@@ -153,7 +158,7 @@ def _isfinite(ctx, a, op):
 @emits("s.add")
 def _add(ctx, a, op):
     if _is_float(op):
-        return ctx.b.fadd(*a)
+        return ctx.b.fadd(*a, flags=("reassoc",) if op in ctx.combiners else ())
     return ctx.b.or_(*a) if a[0].type == I1 else ctx.b.add(*a)  # numpy: bool + is or
 
 
@@ -165,7 +170,7 @@ def _sub(ctx, a, op):
 @emits("s.mul")
 def _mul(ctx, a, op):
     if _is_float(op):
-        return ctx.b.fmul(*a)
+        return ctx.b.fmul(*a, flags=("reassoc",) if op in ctx.combiners else ())
     return ctx.b.and_(*a) if a[0].type == I1 else ctx.b.mul(*a)
 
 
@@ -209,6 +214,10 @@ def _maxmin(ctx, a, op):
     x, y = a
     b = ctx.b
     is_max = op.name == "s.max"
+    if _is_float(op) and op in ctx.combiners:
+        # NaN-propagating like numpy; which of -0.0/0.0 a reduction keeps is order-dependent
+        # in numpy too. The intrinsic is what the vectorizer turns into a vector reduction.
+        return ctx.call_math("maximum" if is_max else "minimum", [x, y], intrinsic=True)
     if _is_float(op):
         # numpy: (x >= y || isnan(x)) ? x : y for maximum; keeps its -0.0/0.0 choice
         keep = b.or_(b.fcmp_ordered(">=" if is_max else "<=", x, y), b.fcmp_unordered("uno", x, x))
