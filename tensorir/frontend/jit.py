@@ -16,14 +16,18 @@ from __future__ import annotations
 
 import functools
 import inspect
+import os
 from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from ..ir import types as T
-from ..ir.printer import print_function
-from ..lower_llvm.engine import Executable, compile_function
+from ..ir.core import Module
+from ..ir.parser import parse_module
+from ..ir.printer import print_module
+from ..lower_llvm.engine import DEFAULT_PIPELINE, Executable, compile_function
+from ..passes.manager import PassManager, stage_names
 from . import pytree
 from .errors import TraceError
 from .trace import _split as split_static
@@ -35,27 +39,53 @@ _SCALARS = {bool: np.bool_, int: np.int64, float: np.float64}
 
 @dataclass
 class Lowered:
-    """Every stage of one compiled specialization; `as_text(stage)` prints one."""
+    """Every stage of one compiled specialization; `as_text(stage)` prints one.
+
+    Stages: `traced` (tensor IR as traced), the name of each pass of the pipeline (the IR after
+    it; a repeated pass is `name.2`), `generic` (the IR that is lowered, after all passes),
+    `llvm-unoptimized`, `llvm` (after -O3: what runs) and `asm`.
+    """
 
     traced: str
     generic: str
     executable: Executable
     out_tree: pytree.TreeDef
+    pipeline: str
 
-    STAGES = ("traced", "generic", "llvm", "llvm-unoptimized", "asm")
+    def stages(self) -> list[str]:
+        passes = stage_names(self.pipeline)
+        return ["traced", *passes, "generic", "llvm-unoptimized", "llvm", "asm"]
 
     def as_text(self, stage: str = "traced") -> str:
-        """The IR at `stage`: traced (tensor IR), generic (loops), llvm, llvm-unoptimized, asm."""
-        texts = {
+        """The IR at `stage` (see `stages()`)."""
+        fixed = {
             "traced": lambda: self.traced,
             "generic": lambda: self.generic,
             "llvm": lambda: self.executable.llvm_ir,
             "llvm-unoptimized": lambda: self.executable.llvm_ir_unoptimized,
             "asm": lambda: self.executable.asm,
         }
-        if stage not in texts:
-            raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(self.STAGES)}")
-        return texts[stage]()
+        if stage in fixed:
+            return fixed[stage]()
+        if stage not in self.stages():
+            raise ValueError(f"unknown stage {stage!r}; stages: {', '.join(self.stages())}")
+        # passes are deterministic: re-running them on the traced text reproduces every stage
+        pm = PassManager(self.pipeline, keep_text=True)
+        pm.run(parse_module(self.traced))
+        return pm.stages[stage]
+
+    @property
+    def timings(self) -> dict[str, float]:
+        """Seconds spent in each pass and in LLVM for this specialization."""
+        return self.executable.timings
+
+    def dump(self, directory: str) -> None:
+        """Write every stage into `directory`, numbered in pipeline order."""
+        os.makedirs(directory, exist_ok=True)
+        for i, stage in enumerate(self.stages()):
+            ext = "ll" if stage.startswith("llvm") else "s" if stage == "asm" else "mlir"
+            with open(os.path.join(directory, f"{i:02d}-{stage}.{ext}"), "w") as fh:
+                fh.write(self.as_text(stage) + "\n")
 
     def memory_stats(self) -> dict:
         return self.executable.memory_stats()
@@ -84,9 +114,13 @@ def _runner(exe: Executable, out_tree: pytree.TreeDef) -> Callable:
 class JitFunction:
     """A function compiled per argument signature; see `jit`."""
 
-    def __init__(self, fn: Callable, static_argnums=(), static_argnames=()):
+    def __init__(
+        self, fn: Callable, static_argnums=(), static_argnames=(), pipeline=DEFAULT_PIPELINE
+    ):
         functools.update_wrapper(self, fn)
         self._fn = fn
+        self._pipeline = pipeline
+        self._dumps = 0
         self._static_argnums = tuple(sorted(_as_tuple(static_argnums)))
         self._static_argnames = frozenset(_as_tuple(static_argnames))
         self._simple = not self._static_argnums and not self._static_argnames
@@ -173,14 +207,29 @@ class JitFunction:
     def _compile(self, args, kwargs, key) -> Lowered:
         traced = trace(self._fn, args, kwargs, self._static_argnums, self._static_argnames)
         f = traced.function
-        text = print_function(f)
+        text = print_module(Module([f]))
         contiguous = [k[2] if len(k) == 3 else True for k in key[2:]]
-        exe = compile_function(f, contiguous)
-        return Lowered(text, print_function(exe.generic_function), exe, traced.out_tree)
+        exe = compile_function(f, contiguous, pipeline=self._pipeline)
+        generic = print_module(Module([exe.generic_function]))
+        lowered = Lowered(text, generic, exe, traced.out_tree, self._pipeline)
+        dump_root = os.environ.get("TENSORIR_DUMP")
+        if dump_root:
+            self._dumps += 1
+            lowered.dump(os.path.join(dump_root, f"{f.sym_name}-{os.getpid()}-{self._dumps}"))
+        return lowered
 
 
-def jit(fn: Callable | None = None, *, static_argnums=(), static_argnames=()):
+def jit(
+    fn: Callable | None = None,
+    *,
+    static_argnums=(),
+    static_argnames=(),
+    pipeline: str = DEFAULT_PIPELINE,
+):
     """Compile `fn` (numpy code) for the CPU; usable as `@jit` or `@jit(static_argnums=...)`.
+
+    `pipeline` names the passes run before code generation (`tensorir.passes.PASSES`).
+    Setting `TENSORIR_DUMP=<dir>` writes every stage of every compilation under `<dir>`.
 
     >>> import numpy as np, tensorir
     >>> @tensorir.jit
@@ -190,8 +239,8 @@ def jit(fn: Callable | None = None, *, static_argnums=(), static_argnames=()):
     array([2., 2.], dtype=float32)
     """
     if fn is None:
-        return lambda f: JitFunction(f, static_argnums, static_argnames)
-    return JitFunction(fn, static_argnums, static_argnames)
+        return lambda f: JitFunction(f, static_argnums, static_argnames, pipeline)
+    return JitFunction(fn, static_argnums, static_argnames, pipeline)
 
 
 def _plain_array(a) -> bool:

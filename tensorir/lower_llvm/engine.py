@@ -17,12 +17,13 @@ import ctypes
 import functools
 import itertools
 import threading
+import time
 
 import llvmlite.binding as llvm
 import numpy as np
 
 from ..ir.core import Function, Module
-from ..passes.manager import run_pipeline
+from ..passes.manager import PassManager
 from .codegen import Lowered, lower_function
 
 _names = itertools.count()
@@ -151,11 +152,14 @@ def compile_function(
     `contiguous_args[i]` promises that argument i is always C-contiguous, which makes its strides
     compile-time constants; by default every argument's strides are read at run time.
     """
-    g = run_pipeline(Module([f]), pipeline).functions[0]
+    pm = PassManager(pipeline)
+    g = pm.run(Module([f])).functions[0]
     if contiguous_args is None:
         contiguous_args = [False] * len(g.args)
     name = name or f"tensorir_{g.sym_name}_{next(_names)}"
     lowered = lower_function(g, name, contiguous_args)
+    t0 = time.perf_counter()
     exe = Executable(lowered, g.type.inputs, g.type.results, contiguous_args)
     exe.generic_function = g
+    exe.timings = {**pm.timings, "llvm": time.perf_counter() - t0}
     return exe

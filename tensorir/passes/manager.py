@@ -1,8 +1,8 @@
 """Named passes and pipelines: `run_pipeline(module, "dce,generalize")`.
 
 A pass is a function Module -> Module registered under a kebab-case name. The pass manager runs a
-comma-separated pipeline, verifying after each pass when asked, timing each, and can keep the
-text of every stage (the `as_text(stage)` of a lowered function).
+comma-separated pipeline, verifying and timing each pass, and can keep the text of every stage
+(what `as_text(stage)` of a lowered function returns).
 
 >>> from tensorir.ir.parser import parse_module
 >>> m = parse_module('''func.func @f(%arg0: tensor<2xf32>) -> tensor<2xf32> {
@@ -38,32 +38,55 @@ def register_pass(name: str):
     return wrap
 
 
+def parse_pipeline(pipeline: str) -> list[str]:
+    """Pass names of a comma-separated pipeline, checked against the registry."""
+    _load_passes()
+    names = [p.strip() for p in pipeline.split(",") if p.strip()]
+    for name in names:
+        if name not in PASSES:
+            raise KeyError(f"unknown pass '{name}' (known: {', '.join(sorted(PASSES))})")
+    return names
+
+
+def stage_names(pipeline: str) -> list[str]:
+    """The name of the IR after each pass; a pass run again is `name.2`, `name.3`, ..."""
+    seen: dict[str, int] = {}
+    out = []
+    for name in parse_pipeline(pipeline):
+        seen[name] = seen.get(name, 0) + 1
+        out.append(name if seen[name] == 1 else f"{name}.{seen[name]}")
+    return out
+
+
 @dataclass
 class PassManager:
-    """Runs a pipeline; `stages` keeps the IR text after each pass when `keep_text` is set."""
+    """Runs a pipeline, timing each pass; verifies after each (cheap: under a millisecond for
+    typical functions) unless told not to, and keeps the text after each when `keep_text`."""
 
     pipeline: str
-    verify_each: bool = False
+    verify_each: bool = True
     keep_text: bool = False
     timings: dict[str, float] = field(default_factory=dict)
     stages: dict[str, str] = field(default_factory=dict)
 
     def run(self, module: Module) -> Module:
-        _load_passes()
-        for name in [p.strip() for p in self.pipeline.split(",") if p.strip()]:
-            if name not in PASSES:
-                raise KeyError(f"unknown pass '{name}' (known: {', '.join(sorted(PASSES))})")
+        for name, stage in zip(
+            parse_pipeline(self.pipeline), stage_names(self.pipeline), strict=True
+        ):
             t0 = time.perf_counter()
             module = PASSES[name](module)
-            self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t0
+            self.timings[stage] = time.perf_counter() - t0
             if self.verify_each:
-                verify(module)
+                try:
+                    verify(module)
+                except Exception as e:
+                    raise type(e)(f"after pass '{stage}': {e}") from e
             if self.keep_text:
-                self.stages[name] = str(module)
+                self.stages[stage] = str(module)
         return module
 
 
-def run_pipeline(module: Module, pipeline: str, verify_each: bool = False) -> Module:
+def run_pipeline(module: Module, pipeline: str, verify_each: bool = True) -> Module:
     """Run the comma-separated pass names in `pipeline` on `module`."""
     return PassManager(pipeline, verify_each).run(module)
 
