@@ -141,3 +141,16 @@ def test_random_programs_fused_unfused_numpy_agree(fn, dtype):
     for unfused, fused, ref in zip(results[0], results[1], want, strict=True):
         np.testing.assert_allclose(fused, unfused, rtol=tol, atol=tol)
         np.testing.assert_allclose(fused, ref, rtol=tol, atol=tol)
+
+
+def test_sibling_reductions_share_one_pass():
+    def f(x):
+        return x.max(axis=1), x.sum(axis=1), (x * x).sum(axis=1)
+
+    assert data_loops(f, X) == 1
+    for got, want in zip(tensorir.jit(f)(X), f(X), strict=True):
+        np.testing.assert_allclose(got, want, rtol=1e-5)
+
+
+def test_dependent_reductions_are_not_merged():
+    assert data_loops(softmax, X) == 3  # the sum needs the max: two passes, then the division

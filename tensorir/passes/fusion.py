@@ -25,7 +25,8 @@ from ..ir.affine import AffineMap
 from ..ir.builder import Builder
 from ..ir.core import Function, Module, Operation, OpResult, Value
 from ..ir.opdef import IRTypeError
-from ..ir.ops_tensor import is_pointwise
+from ..ir.ops_tensor import is_pointwise, loop_bounds
+from . import log as _log  # noqa: F401  (TENSORIR_LOG)
 from .manager import register_pass
 
 log = logging.getLogger("tensorir.fusion")
@@ -197,6 +198,13 @@ def fuse(producer: Operation, consumer: Operation) -> Operation:
 
 
 def _fuse_function(f: Function) -> None:
+    said: set[tuple[int, int, str]] = set()
+
+    def note(msg: str, *key) -> None:
+        if key not in said:  # the driver revisits pairs after every change; say things once
+            said.add(key)
+            log.debug(msg)
+
     changed = True
     while changed:
         changed = False
@@ -207,19 +215,119 @@ def _fuse_function(f: Function) -> None:
                 if not isinstance(v, OpResult):
                     continue
                 reason = _why_not(v.op, v, consumer)
+                if reason is None:
+                    try:
+                        fused = fuse(v.op, consumer)
+                    except (ValueError, IRTypeError) as e:
+                        reason = str(e)
                 if reason is not None:
-                    log.debug("not fusing %s into %s: %s", v.op.name, _where(consumer), reason)
+                    where = f"{v.op.name} at {v.op.loc} into {_where(consumer)}"
+                    note(f"not fusing {where}: {reason}", id(v.op), id(consumer), reason)
                     continue
-                try:
-                    candidate = fuse(v.op, consumer)
-                except (ValueError, IRTypeError) as e:
-                    log.debug("not fusing into %s: %s", _where(consumer), e)
-                    continue
-                log.debug("fused a producer into %s", _where(candidate))
+                note(f"fused a producer into {_where(fused)}", id(fused), 0, "")
                 changed = True
                 break
             if changed:
                 break
+    _fuse_siblings(f)
+
+
+def _domain(op: Operation) -> tuple | None:
+    """(iterator kinds, static loop sizes) of a generic, or None if a size is dynamic."""
+    sizes = []
+    for k, pos in loop_bounds(op):
+        d = op.operands[k].type.shape[pos]
+        if d is None:
+            return None
+        sizes.append(d)
+    return tuple(op.attrs["iterator_types"]), tuple(sizes)
+
+
+def _fuse_siblings(f: Function) -> None:
+    """Merge generics over the same domain that read a common input and do not depend on each
+    other (e.g. a max and a sum over the same rows): the input is read in one pass."""
+    ops = f.body.ops
+    i = 0
+    while i < len(ops):
+        first = ops[i]
+        if first.name == "tir.generic" and _domain(first) is not None:
+            second = next((b for b in ops[i + 1 :] if _siblings(first, b)), None)
+            if second is not None:
+                log.debug("merged sibling generics at %s and %s", first.loc, second.loc)
+                merge_siblings(first, second)
+                continue  # position i now holds the next op
+        i += 1
+
+
+def _siblings(a: Operation, b: Operation) -> bool:
+    if b.name != "tir.generic" or _domain(b) != _domain(a):
+        return False
+    ins_a = set(a.operands[: a.attrs["num_inputs"]])
+    if not ins_a & set(b.operands[: b.attrs["num_inputs"]]):
+        return False
+    ops = a.parent.ops
+    between = ops[ops.index(a) + 1 : ops.index(b)]
+    # a can move down to b when nothing up to b uses a's results ...
+    span = set(between) | {b}
+    if not any(_top(user) in span for r in a.results for user, _ in r.uses):
+        return True
+    # ... or b up to a when b needs nothing computed in between (sources can move along)
+    return all(
+        not isinstance(v, OpResult) or v.op is not a and (v.op not in between or not v.op.operands)
+        for op in b.walk()
+        for v in op.operands
+    )
+
+
+def _top(op: Operation) -> Operation:
+    """The function-level op that contains `op` (itself, or the generic whose body holds it)."""
+    while not isinstance(op.parent.parent.parent, Function):
+        op = op.parent.parent.parent
+    return op
+
+
+def merge_siblings(a: Operation, b: Operation) -> Operation:
+    """One generic computing the results of `a` and `b` (same domain), reading shared inputs
+    once; it takes `b`'s place and both are erased."""
+    ia, ib = a.attrs["num_inputs"], b.attrs["num_inputs"]
+    ma, mb = a.attrs["indexing_maps"], b.attrs["indexing_maps"]
+    reads = [(v, m) for v, m in zip(a.operands[:ia], ma, strict=False)]
+    reads += [(v, m) for v, m in zip(b.operands[:ib], mb, strict=False)]
+    unique = list(dict.fromkeys(reads))
+    slot = [unique.index(r) for r in reads]
+    inits = list(a.operands[ia:]) + list(b.operands[ib:])
+    maps = [m for _, m in unique] + list(ma[ia:]) + list(mb[ib:])
+    block_a, block_b = _body(a), _body(b)
+    n_ra = len(a.results)
+
+    def body(bld: Builder, *args):
+        read = [args[k] for k in slot]
+        accs = args[len(unique) :]
+        env = dict(zip(block_a.args, read[:ia] + list(accs[:n_ra]), strict=True))
+        env.update(zip(block_b.args, read[ia:] + list(accs[n_ra:]), strict=True))
+        _clone_body_ops(bld, block_a.ops[:-1], env)
+        _clone_body_ops(bld, block_b.ops[:-1], env)
+        return [env.get(v, v) for v in block_a.ops[-1].operands + block_b.ops[-1].operands]
+
+    ops = a.parent.ops
+    between = ops[ops.index(a) + 1 : ops.index(b)]
+    if any(_top(u) in set(between) | {b} for r in a.results for u, _ in r.uses):
+        # b moves up to a: the operand-less ops (constants, empties) it uses move first
+        for v in {v for op in b.walk() for v in op.operands}:
+            if isinstance(v, OpResult) and v.op in between:
+                ops.remove(v.op)
+                ops.insert(ops.index(a), v.op)
+        at = a
+    else:
+        at = b
+    new = Builder.before(at).generic(
+        [v for v, _ in unique], inits, maps, list(a.attrs["iterator_types"]), body
+    )
+    for old, r in zip(a.results + b.results, new, strict=True):
+        old.replace_all_uses_with(r)
+    a.erase()
+    b.erase()
+    return new[0].op
 
 
 def _where(op: Operation) -> str:
