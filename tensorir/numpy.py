@@ -29,7 +29,7 @@ def erf(x):
     """The error function, elementwise; float dtypes as numpy's `exp` gives them."""
     if isinstance(x, Tracer):
         return _api.erf(x)
-    (dt,), _ = np.exp.resolve_dtypes((np.asarray(x).dtype, None))
+    dt = np.exp.resolve_dtypes((np.asarray(x).dtype, None))[-1]
     return _erf(x).astype(dt)[()]
 
 

@@ -154,3 +154,24 @@ def test_sibling_reductions_share_one_pass():
 
 def test_dependent_reductions_are_not_merged():
     assert data_loops(softmax, X) == 3  # the sum needs the max: two passes, then the division
+
+
+def test_matmul_epilogue_is_fused():
+    def relu_layer(x, w, b):
+        return np.maximum(x @ w + b, 0.0)
+
+    w, b = X[16:32].T.copy(), X[0, :16].copy()
+    x = X[:16]  # (16, 128) @ (128, 16)
+    assert data_loops(relu_layer, x, w, b) == 1  # the matmul loop; bias and relu in registers
+    want = relu_layer(x, w, b)  # float32 dot products of 128 terms: absolute rounding error
+    np.testing.assert_allclose(tensorir.jit(relu_layer)(x, w, b), want, rtol=1e-5, atol=1e-4)
+
+
+def test_reduction_epilogue_round_trips_as_text():
+    from tensorir.ir.parser import parse_module
+
+    lowered = tensorir.jit(lambda x: x.sum(axis=1) * 2.0).lower(X)
+    text = lowered.as_text("generic")
+    assert text.count('"tir.generic"') == 1 and "result_dtypes = [f32]" in text
+    assert str(parse_module(text)) == text
+    verify(parse_module(text))

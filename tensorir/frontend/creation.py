@@ -32,7 +32,7 @@ def _iota(n: int, dtype) -> Tracer:
 @implements(np.full)
 def full(shape, fill_value, dtype=None) -> Tracer:
     dt = np.asarray(fill_value).dtype if dtype is None else np.dtype(dtype)
-    return full_like(np.empty(0, dt), fill_value, dt, _shape(shape))
+    return full_like(np.empty(0, dt), fill_value, dt, shape=_shape(shape))
 
 
 @implements(np.zeros, np.empty)

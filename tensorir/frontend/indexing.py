@@ -16,7 +16,7 @@ import numpy as np
 from .errors import DTypeError, ShapeError, TraceIndexError, UnsupportedError
 from .numpy_api import implements
 from .promote import as_tracer, broadcast_shapes, broadcast_to, coerce, shape_of
-from .shapes import axis_index, moveaxis, reshape, transpose_
+from .shapes import axis_index, moveaxis, permute, reshape_to
 from .tracer import Tracer, constant, emit
 
 _VALID = (
@@ -81,11 +81,11 @@ class _Plan(NamedTuple):
     steps: tuple[int, ...]
     sizes: tuple[int, ...]
     shape: tuple[int, ...]  # int dims dropped, None dims inserted
-    array_dim: int | None  # where an integer-array entry's dims go in `shape`
+    array_dims: tuple[int, ...]  # where the integer-array entries are in `shape`
 
 
 def _plan(x: Tracer, entries) -> _Plan:
-    starts, steps, sizes, shape, array_dim = [], [], [], [], None
+    starts, steps, sizes, shape, array_dims = [], [], [], [], []
     dims = iter(enumerate(x.shape))
     for kind, v in entries:
         if kind == "none":
@@ -101,34 +101,60 @@ def _plan(x: Tracer, entries) -> _Plan:
             size = len(range(start, stop, step))
             start, step = (start, step) if size else (0, 1)
             if kind == "array":
-                array_dim = len(shape)
+                array_dims.append(len(shape))
             shape.append(size)
         starts.append(start)
         steps.append(step)
         sizes.append(size)
-    return _Plan(tuple(starts), tuple(steps), tuple(sizes), tuple(shape), array_dim)
+    return _Plan(tuple(starts), tuple(steps), tuple(sizes), tuple(shape), tuple(array_dims))
 
 
 def _is_whole(plan: _Plan, shape) -> bool:
     return plan.sizes == tuple(shape) and set(plan.steps) <= {1} and not any(plan.starts)
 
 
-def _index_tensor(v, n: int, axis: int) -> Tracer:
-    """An index array for an axis of size n; static indices are bounds-checked and made
-    non-negative now, traced ones wrap at run time."""
-    if isinstance(v, Tracer):
-        return v
+def _static_index(v: np.ndarray, n: int, axis: int) -> np.ndarray:
+    """Static indices for an axis of size n, bounds-checked and made non-negative."""
     bad = v[(v < -n) | (v >= n)]
     if bad.size:
         raise TraceIndexError(f"index {bad.flat[0]} is out of bounds for axis {axis} with size {n}")
-    return constant(np.where(v < 0, v + n, v).astype(np.int64))
+    return np.where(v < 0, v + n, v).astype(np.int64)
 
 
-def _single_array(entries):
-    arrays = [i for i, (k, _) in enumerate(entries) if k == "array"]
-    if len(arrays) > 1:
-        raise UnsupportedError("indexing with more than one integer array")
-    return arrays[0] if arrays else None
+def _index_tensor(v, n: int, axis: int) -> Tracer:
+    """An index array for an axis of size n; traced indices wrap at run time."""
+    return v if isinstance(v, Tracer) else constant(_static_index(v, n, axis))
+
+
+def _linear_index(raws, sizes, axes) -> Tracer:
+    """The flat position in the (C-ordered) block of indexed dims that several integer arrays
+    select together, broadcast against each other as numpy does."""
+    strides = [math.prod(sizes[i + 1 :]) for i in range(len(sizes))]
+    if not any(isinstance(r, Tracer) for r in raws):
+        parts = [_static_index(r, n, a) for r, n, a in zip(raws, sizes, axes, strict=True)]
+        try:
+            parts = np.broadcast_arrays(*parts)
+        except ValueError:
+            shapes = " ".join(str(p.shape) for p in parts)
+            raise TraceIndexError(
+                f"shape mismatch: indexing arrays could not be broadcast together with shapes "
+                f"{shapes}"
+            ) from None
+        return constant(sum(p * s for p, s in zip(parts, strides, strict=True)).astype(np.int64))
+    total = 0
+    for r, n, a, s in zip(raws, sizes, axes, strides, strict=True):
+        t = _index_tensor(r, n, a).astype(np.int64)
+        if isinstance(r, Tracer):
+            t = np.where(t < 0, t + n, t)
+        total = total + t * s
+    return total
+
+
+def _move_block(t: Tracer, start: int, n: int, to: int) -> Tracer:
+    """`t` with its dims start..start+n moved to position `to` among the others."""
+    block = list(range(start, start + n))
+    rest = [d for d in range(t.ndim) if d not in block]
+    return permute(t, rest[:to] + block + rest[to:])
 
 
 def getitem(x: Tracer, key) -> Tracer:
@@ -138,23 +164,32 @@ def getitem(x: Tracer, key) -> Tracer:
         raise UnsupportedError(
             "boolean mask indexing `x[mask]` (its result shape depends on the data)", _MASK_HINT
         )
-    pos = _single_array(entries)
     plan = _plan(x, entries)
     y = x
     if not _is_whole(plan, x.shape):
         y = emit("tir.slice", x, starts=plan.starts, steps=plan.steps, sizes=plan.sizes)
-    y = reshape(y, plan.shape)
-    if pos is None:
+    y = reshape_to(y, plan.shape)
+    arrays = [i for i, (k, _) in enumerate(entries) if k == "array"]
+    if not arrays:
         return y if y is not x else x.copy()
-    axis = sum(_width(k, v) for k, v in entries[:pos])
-    idx = _index_tensor(entries[pos][1], x.shape[axis], axis)
-    out = emit("tir.gather", y, idx, axis=plan.array_dim)
+    axes = [sum(_width(k, v) for k, v in entries[:i]) for i in arrays]
+    raws = [entries[i][1] for i in arrays]
+    dims = plan.array_dims
+    if len(arrays) == 1:
+        idx = _index_tensor(raws[0], x.shape[axes[0]], axes[0])
+        out, at = emit("tir.gather", y, idx, axis=dims[0]), dims[0]
+    else:
+        # several arrays: gather from the indexed dims flattened into one, at the linear index
+        block = permute(y, list(dims) + [d for d in range(y.ndim) if d not in dims])
+        sizes = [x.shape[a] for a in axes]
+        block = reshape_to(block, (math.prod(sizes),) + block.shape[len(dims) :])
+        idx = _linear_index(raws, sizes, axes)
+        out, at = emit("tir.gather", block, idx, axis=0), 0
     advanced = [i for i, (k, _) in enumerate(entries) if k in ("int", "array")]
-    if advanced == list(range(advanced[0], advanced[-1] + 1)):
-        return out
-    # numpy puts the index's dims first when other entries separate the advanced ones
-    span = list(range(plan.array_dim, plan.array_dim + idx.ndim))
-    return transpose_(out, span + [d for d in range(out.ndim) if d not in span])
+    adjacent = advanced == list(range(advanced[0], advanced[-1] + 1))
+    # numpy puts the indices' dims where the first advanced index was when the advanced indices
+    # are adjacent, and first otherwise
+    return _move_block(out, at, idx.ndim, dims[0] if adjacent else 0)
 
 
 def _value(v, dtype, shape) -> Tracer:
@@ -178,12 +213,14 @@ def setitem(x: Tracer, key, v) -> None:
     if "mask" in kinds:
         x.value = _set_masked(x, entries, v).value
         return
-    pos = _single_array(entries)
-    if pos is not None:
-        x.value = _set_rows(x, entries, pos, v).value
+    arrays = [i for i, k in enumerate(kinds) if k == "array"]
+    if len(arrays) > 1:
+        raise UnsupportedError("item assignment with more than one integer array")
+    if arrays:
+        x.value = _set_rows(x, entries, arrays[0], v).value
         return
     plan = _plan(x, entries)
-    value = reshape(_value(v, x.dtype, plan.shape), plan.sizes)
+    value = reshape_to(_value(v, x.dtype, plan.shape), plan.sizes)
     if math.prod(plan.sizes) == 0:
         return
     if _is_whole(plan, x.shape):
@@ -217,20 +254,20 @@ def _set_rows(x: Tracer, entries, pos: int, v) -> Tracer:
     raw = entries[pos][1]
     if len(shape_of(raw)) > 1:
         raise UnsupportedError("item assignment with a multi-dimensional integer index array")
-    idx = reshape(_index_tensor(raw, x.shape[pos], pos), (math.prod(shape_of(raw)),))
+    idx = reshape_to(_index_tensor(raw, x.shape[pos], pos), (math.prod(shape_of(raw)),))
     target = x.shape[:pos] + tuple(shape_of(raw)) + x.shape[pos + 1 :]
-    rows = reshape(_value(v, x.dtype, target), x.shape[:pos] + idx.shape + x.shape[pos + 1 :])
+    rows = reshape_to(_value(v, x.dtype, target), x.shape[:pos] + idx.shape + x.shape[pos + 1 :])
     out = emit("tir.scatter", moveaxis(x, pos, 0), idx, moveaxis(rows, pos, 0))
     return moveaxis(out, 0, pos)
 
 
 @implements(np.take)
-def take(a, indices, axis=None, mode=None) -> Tracer:
+def take(a, indices, axis=None, out=None, mode=None) -> Tracer:
     if mode not in (None, "raise"):
         raise UnsupportedError(f"np.take with mode={mode!r}")
     x = as_tracer(a)
     if axis is None:
-        x, axis = reshape(x, (x.size,)), 0
+        x, axis = reshape_to(x, (x.size,)), 0
     ax = axis_index(axis, x.ndim)
     kind, v = _classify(indices)
     if kind == "int":
@@ -246,7 +283,7 @@ def take_along_axis(arr, indices, axis=-1) -> Tracer:
     if idx.dtype.kind not in "iu":
         raise DTypeError(f"np.take_along_axis indices must be integers, got {idx.dtype}")
     if axis is None:
-        x, axis = reshape(x, (x.size,)), 0
+        x, axis = reshape_to(x, (x.size,)), 0
     if x.ndim != idx.ndim:
         raise ShapeError(
             f"`indices` (shape {idx.shape}) and `arr` (shape {x.shape}) must have the same "

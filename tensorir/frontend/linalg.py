@@ -16,7 +16,7 @@ from .errors import ShapeError, UnsupportedError
 from .numpy_api import implements
 from .promote import as_tracer, broadcast_shapes, broadcast_to, resolve_ufunc, result_type
 from .reductions import reduce
-from .shapes import moveaxis, reshape, transpose_
+from .shapes import moveaxis, permute, reshape_to
 from .tracer import Tracer, emit
 
 
@@ -28,8 +28,8 @@ def matmul(x1, x2, dtype=None) -> Tracer:
         raise ShapeError(
             f"matmul: operands must be at least 1-D, got shapes {a.shape} and {b.shape}"
         )
-    a2 = reshape(a, (1,) + a.shape) if a.ndim == 1 else a
-    b2 = reshape(b, b.shape + (1,)) if b.ndim == 1 else b
+    a2 = reshape_to(a, (1,) + a.shape) if a.ndim == 1 else a
+    b2 = reshape_to(b, b.shape + (1,)) if b.ndim == 1 else b
     if a2.shape[-1] != b2.shape[-2]:
         raise ShapeError(
             f"matmul: mismatch in core dimension of shapes {a.shape} and {b.shape} "
@@ -40,7 +40,7 @@ def matmul(x1, x2, dtype=None) -> Tracer:
     b3 = broadcast_to(b2, batch + b2.shape[-2:])
     out = emit("tir.matmul", a3, b3)
     m, n = out.shape[-2:]
-    return reshape(out, batch + (m,) * (a.ndim > 1) + (n,) * (b.ndim > 1))
+    return reshape_to(out, batch + (m,) * (a.ndim > 1) + (n,) * (b.ndim > 1))
 
 
 @implements(np.dot)
@@ -57,10 +57,10 @@ def dot(a, b) -> Tracer:
             f"shapes {x.shape} and {y.shape} not aligned: {k} (dim {x.ndim - 1}) != "
             f"{y.shape[-2]} (dim {y.ndim - 2})"
         )
-    rows = reshape(x, (math.prod(x.shape[:-1]), k))
+    rows = reshape_to(x, (math.prod(x.shape[:-1]), k))
     cols = moveaxis(y, -2, 0)
-    cols = reshape(cols, (k, math.prod(cols.shape[1:])))
-    return reshape(matmul(rows, cols), x.shape[:-1] + y.shape[:-2] + y.shape[-1:])
+    cols = reshape_to(cols, (k, math.prod(cols.shape[1:])))
+    return reshape_to(matmul(rows, cols), x.shape[:-1] + y.shape[:-2] + y.shape[-1:])
 
 
 # ---- einsum -------------------------------------------------------------------------------------
@@ -114,7 +114,7 @@ def einsum(*operands, dtype=None, optimize=False) -> Tracer:
         later = set(out).union(*labels[i + 1 :])
         x, xl = _contract(x, xl, xs[i], labels[i], later)
     x, xl = _sum_out(x, xl, set(out))
-    return transpose_(x, [xl.index(c) for c in out])
+    return permute(x, [xl.index(c) for c in out])
 
 
 def _sum_out(x: Tracer, lab: str, keep) -> tuple[Tracer, str]:
@@ -130,15 +130,16 @@ def _contract(x: Tracer, xl: str, y: Tracer, yl: str, later: set) -> tuple[Trace
     inner = [c for c in xl if c in yl and c not in later]
     xf, yf = [c for c in xl if c not in yl], [c for c in yl if c not in xl]
 
-    def arrange(t, lab, order, split):
-        t = transpose_(t, [lab.index(c) for c in order])
-        dims = [t.shape[order.index(c)] for c in order]
-        nb = len(batch)
-        return reshape(t, tuple(dims[:nb]) + (math.prod(dims[nb:split]), math.prod(dims[split:])))
+    def arrange(t: Tracer, lab: str, rows: list[str], cols: list[str]) -> Tracer:
+        """t as (batch..., prod(rows), prod(cols))."""
+        t = permute(t, [lab.index(c) for c in batch + rows + cols])
+        size = {c: d for c, d in zip(batch + rows + cols, t.shape, strict=True)}
+        merged = (math.prod(size[c] for c in rows), math.prod(size[c] for c in cols))
+        return reshape_to(t, tuple(size[c] for c in batch) + merged)
 
-    a = arrange(x, xl, batch + xf + inner, len(batch) + len(xf))
-    b = arrange(y, yl, batch + inner + yf, len(batch) + len(inner))
+    a = arrange(x, xl, xf, inner)
+    b = arrange(y, yl, inner, yf)
     out = emit("tir.matmul", a, b)
     lab = batch + xf + yf
     full = [x.shape[xl.index(c)] if c in xl else y.shape[yl.index(c)] for c in lab]
-    return reshape(out, tuple(full)), "".join(lab)
+    return reshape_to(out, tuple(full)), "".join(lab)

@@ -16,9 +16,11 @@ from collections.abc import Callable
 
 import numpy as np
 
-from .errors import UnsupportedError
+from .errors import DTypeError, ShapeError, UnsupportedError
 from .promote import (
+    as_tracer,
     broadcast_shapes,
+    broadcast_to,
     cast,
     coerce,
     dtype_of,
@@ -60,24 +62,32 @@ def _parameters(impl) -> dict:
 
 
 def call(name: str, impl: Callable, args, kwargs):
-    """Call `impl` after checking numpy's arguments against its signature: an argument it lacks
-    is unsupported, unless it is None (numpy's default for `out=` and the like)."""
+    """Call `impl` after checking numpy's arguments against its signature (which mirrors
+    numpy's positional order): an argument it lacks, or an `out=`, is unsupported, unless it is
+    None (numpy's default for `out=` and the like)."""
     params = _parameters(impl)
     kwargs = {k: v for k, v in kwargs.items() if k in params or v is not None}
     for k in kwargs:
         if k not in params:
             raise UnsupportedError(f"keyword `{k}=` of {name} is not supported")
     positional = [
-        p for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
+        p.name for p in params.values() if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)
     ]
     variadic = any(p.kind == p.VAR_POSITIONAL for p in params.values())
     if not variadic and len(args) > len(positional):
         raise UnsupportedError(f"{name} with {len(args)} positional arguments is not supported")
-    out = impl(*args, **kwargs)
-    # a result that is an input (reshape to the same shape, astype to the same dtype) must be a
-    # new tracer, or item assignment on it would change the input too
-    if isinstance(out, Tracer) and any(out is a for a in args):
-        return out.copy()
+    if {**dict(zip(positional, args, strict=False)), **kwargs}.get("out") is not None:
+        raise UnsupportedError(f"keyword `out=` of {name} is not supported")
+    return impl(*args, **kwargs)
+
+
+def _fresh(out, args):
+    """A function's results as new, strongly typed tracers: a result that is an input (reshape
+    to the same shape) must not share item assignments with it, and only ufuncs keep weakness."""
+    if isinstance(out, tuple):
+        return tuple(_fresh(o, args) for o in out)
+    if isinstance(out, Tracer) and (out.weak or any(out is a for a in args)):
+        return Tracer(out.value, out.ctx)
     return out
 
 
@@ -86,24 +96,54 @@ def apply_function(func, args, kwargs):
     impl = FUNCTIONS.get(func)
     if impl is None:
         raise UnsupportedError(f"{numpy_name(func)} is not supported on traced arrays")
-    return call(numpy_name(func), impl, args, kwargs)
+    return _fresh(call(numpy_name(func), impl, args, kwargs), args)
+
+
+@functools.cache
+def _bound(ufunc: np.ufunc) -> Callable[..., Tracer]:
+    return functools.partial(elementwise, ufunc)
 
 
 def apply_ufunc(ufunc: np.ufunc, method: str, inputs, kwargs):
-    """`__array_ufunc__`: a ufunc call, or its `reduce` / `outer` methods."""
-    name = numpy_name(ufunc)
+    """`__array_ufunc__`: a ufunc call (also in place, with `out=`), `reduce` or `outer`."""
+    name = numpy_name(ufunc) + ("" if method == "__call__" else f".{method}")
+    out = kwargs.pop("out", None)
     if method == "__call__" and ufunc in ELEMENTWISE:
-        return call(name, functools.partial(elementwise, ufunc), inputs, kwargs)
+        result = call(name, _bound(ufunc), inputs, kwargs)
+        return result if out is None else _store(name, out, result)
+    if out is not None:
+        raise UnsupportedError(f"keyword `out=` of {name} is not supported")
     if method == "__call__" and ufunc in FUNCTIONS:
-        return call(name, FUNCTIONS[ufunc], inputs, kwargs)
-    if method == "reduce" and ufunc in REDUCERS:
+        impl = FUNCTIONS[ufunc]
+    elif method == "reduce" and ufunc in REDUCERS:
         kwargs.setdefault("axis", 0)
-        return call(f"{name}.reduce", REDUCERS[ufunc], inputs, kwargs)
-    if method == "outer" and ufunc in ELEMENTWISE and len(inputs) == 2:
+        impl = REDUCERS[ufunc]
+    elif method == "outer" and ufunc in ELEMENTWISE and len(inputs) == 2:
         a, b = inputs
-        a = np.reshape(a, shape_of(a) + (1,) * len(shape_of(b)))
-        return call(f"{name}.outer", functools.partial(elementwise, ufunc), (a, b), kwargs)
-    raise UnsupportedError(f"{name}{'' if method == '__call__' else '.' + method} is not supported")
+        inputs, impl = (np.reshape(a, shape_of(a) + (1,) * len(shape_of(b))), b), _bound(ufunc)
+    else:
+        raise UnsupportedError(f"{name} is not supported")
+    return _fresh(call(name, impl, inputs, kwargs), inputs)
+
+
+def _store(name: str, out, result: Tracer) -> Tracer:
+    """numpy's `out=`: the result cast (same_kind) into the output tracer, which is rebound to
+    it; this is how `x += y` updates `x` for every name bound to it."""
+    (target,) = out
+    if not isinstance(target, Tracer):
+        raise UnsupportedError(f"`out=` of {name} that is not a traced array")
+    if broadcast_shapes(result.shape, target.shape) != target.shape:
+        raise ShapeError(
+            f"non-broadcastable output operand with shape {target.shape} doesn't match the "
+            f"broadcast shape {result.shape}"
+        )
+    if not np.can_cast(result.dtype, target.dtype, "same_kind"):
+        raise DTypeError(
+            f"cannot cast {name} output from {result.dtype} to {target.dtype} with casting rule "
+            "'same_kind'"
+        )
+    target.value = broadcast_to(cast(result, target.dtype), target.shape).value
+    return target
 
 
 REDUCERS: dict[np.ufunc, Callable] = {}  # np.add -> sum etc., filled by reductions.py
@@ -133,7 +173,7 @@ def _op(name: str) -> Callable[..., Tracer]:
     return lambda *xs: emit(name, *xs)
 
 
-def _full_like(x: Tracer, value) -> Tracer:
+def _splat(x: Tracer, value) -> Tracer:
     return constant(np.asarray(value, dtype=x.dtype), x.shape)
 
 
@@ -147,6 +187,11 @@ def _float_only(name: str, otherwise: Callable[[Tracer], Tracer]):
     return lambda x: emit(name, x) if x.dtype.kind == "f" else otherwise(x)
 
 
+def _logical(name: str):
+    """numpy's logical loops take any dtype (`x != 0` is the truth value) and give bools."""
+    return lambda *xs: emit(name, *(cast(x, np.bool_) for x in xs))
+
+
 def _identity(x: Tracer) -> Tracer:
     return x
 
@@ -155,25 +200,24 @@ def _log_base(base: float):
     def log(x: Tracer) -> Tracer:
         # float16 goes through float32 so the division by log(base) adds no visible error
         y = cast(x, np.float32) if x.dtype == np.float16 else x
-        return cast(emit("tir.div", emit("tir.log", y), _full_like(y, math.log(base))), x.dtype)
+        return cast(emit("tir.div", emit("tir.log", y), _splat(y, math.log(base))), x.dtype)
 
     return log
 
 
 def _reciprocal(x: Tracer) -> Tracer:
     if x.dtype.kind == "f":
-        return emit("tir.div", _full_like(x, 1), x)
-    # integer 1 // x truncated toward zero: 1 for 1, -1 for -1, else 0 (also for 0, as numpy)
-    out = emit(
-        "tir.select", emit("tir.eq", x, _full_like(x, 1)), _full_like(x, 1), _full_like(x, 0)
-    )
+        return emit("tir.div", _splat(x, 1), x)
+    # integer 1 / x truncated toward zero: 1 for 1, -1 for -1, else 0; numpy leaves 1 / 0 to
+    # the C cast of inf, which differs by dtype and platform, and this gives 0
+    out = emit("tir.select", emit("tir.eq", x, _splat(x, 1)), _splat(x, 1), _splat(x, 0))
     if x.dtype.kind == "i":
-        out = emit("tir.select", emit("tir.eq", x, _full_like(x, -1)), _full_like(x, -1), out)
+        out = emit("tir.select", emit("tir.eq", x, _splat(x, -1)), _splat(x, -1), out)
     return out
 
 
 def _trunc(x: Tracer) -> Tracer:
-    negative = emit("tir.lt", x, _full_like(x, 0))
+    negative = emit("tir.lt", x, _splat(x, 0))
     return emit("tir.select", negative, emit("tir.ceil", x), emit("tir.floor", x))
 
 
@@ -210,8 +254,8 @@ def _compare(name: str, ufunc: np.ufunc):
         signed = a if signed_first else b
         below = _PY_COMPARE[ufunc](*((-1, 0) if signed_first else (0, -1)))
         same = emit(name, cast(a, np.uint64), cast(b, np.uint64))
-        negative = emit("tir.lt", signed, _full_like(signed, 0))
-        return emit("tir.select", negative, _full_like(same, below), same)
+        negative = emit("tir.lt", signed, _splat(signed, 0))
+        return emit("tir.select", negative, _splat(same, below), same)
 
     return run
 
@@ -254,7 +298,7 @@ ELEMENTWISE.update(
         np.square: lambda x: emit("tir.mul", x, x),
         np.reciprocal: _reciprocal,
         np.exp: _op("tir.exp"),
-        np.exp2: lambda x: emit("tir.pow", _full_like(x, 2), x),
+        np.exp2: lambda x: emit("tir.pow", _splat(x, 2), x),
         np.log: _op("tir.log"),
         np.log2: _log_base(2.0),
         np.log10: _log_base(10.0),
@@ -283,10 +327,10 @@ ELEMENTWISE.update(
         np.minimum: _op("tir.min"),
         np.fmax: _nan_ignoring("tir.max"),
         np.fmin: _nan_ignoring("tir.min"),
-        np.logical_and: _op("tir.and"),
-        np.logical_or: _op("tir.or"),
-        np.logical_xor: _op("tir.xor"),
-        np.logical_not: lambda x: emit("tir.not", cast(x, np.bool_)),
+        np.logical_and: _logical("tir.and"),
+        np.logical_or: _logical("tir.or"),
+        np.logical_xor: _logical("tir.xor"),
+        np.logical_not: _logical("tir.not"),
         np.bitwise_and: _op("tir.and"),
         np.bitwise_or: _op("tir.or"),
         np.bitwise_xor: _op("tir.xor"),
@@ -315,3 +359,26 @@ def erf(x) -> Tracer:
     (dt,), _ = resolve_ufunc(np.exp, [x])
     out = emit("tir.erf", coerce(x, dt, shape_of(x)))
     return Tracer(out.value, out.ctx, is_weak(x))
+
+
+@implements(np.divmod)
+def divmod_(x1, x2, dtype=None) -> tuple[Tracer, Tracer]:
+    return (
+        elementwise(np.floor_divide, x1, x2, dtype=dtype),
+        elementwise(np.remainder, x1, x2, dtype=dtype),
+    )
+
+
+@implements(np.round, np.around)
+def round_(a, decimals=0) -> Tracer:
+    x = as_tracer(a)
+    if x.dtype.kind != "f":
+        if decimals >= 0:
+            return x
+        return round_(x.astype(np.float64), decimals).astype(x.dtype)
+    if decimals == 0:
+        return np.rint(x)
+    # numpy scales by a power of ten, rounds half to even, and scales back
+    if decimals > 0:
+        return np.rint(x * 10.0**decimals) / 10.0**decimals
+    return np.rint(x / 10.0**-decimals) * 10.0**-decimals

@@ -51,10 +51,12 @@ def _ufunc_key(x):
 
 def resolve_ufunc(ufunc: np.ufunc, args, out_dtype=None) -> tuple[tuple, tuple]:
     """numpy's (input dtypes, output dtypes) of `ufunc`'s loop for these operands."""
-    keys = tuple(_ufunc_key(a) for a in args)
-    outs = (None if out_dtype is None else np.dtype(out_dtype),) * ufunc.nout
+    keys = tuple(_ufunc_key(a) for a in args) + (None,) * ufunc.nout
+    kw = {}
+    if out_dtype is not None:  # numpy's `dtype=`: the output's and the loop's dtype
+        kw["signature"] = (None,) * ufunc.nin + (np.dtype(out_dtype),) * ufunc.nout
     try:
-        dts = ufunc.resolve_dtypes(keys + outs)
+        dts = ufunc.resolve_dtypes(keys, **kw)
     except TypeError as e:
         names = ", ".join(str(dtype_of(a)) for a in args)
         raise DTypeError(f"np.{ufunc.__name__} does not support dtypes ({names}): {e}") from None

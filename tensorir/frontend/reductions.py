@@ -14,7 +14,7 @@ import numpy as np
 from .errors import ShapeError
 from .numpy_api import REDUCERS, implements
 from .promote import as_tracer, cast
-from .shapes import normalize_axes, reshape
+from .shapes import normalize_axes, reshape_to
 from .tracer import Tracer, constant, emit
 
 # bool sums and products are `any` and `all`: max and min over bools, with these empty results
@@ -36,63 +36,67 @@ def result_dtype(fn, x: Tracer, dtype) -> np.dtype:
     return _result_dtype(fn, x.dtype, None if dtype is None else np.dtype(dtype))
 
 
+def _reduce_axes(axis, ndim: int) -> tuple[int, ...]:
+    """numpy's ufunc reductions also take axis 0 or -1 (an int, not a tuple) on 0-d arrays."""
+    if ndim == 0 and not isinstance(axis, tuple | list) and axis in (0, -1):
+        return ()
+    return normalize_axes(axis, ndim)
+
+
 def reduce(op: str, x: Tracer, axes: tuple[int, ...], keepdims: bool = False) -> Tracer:
     """IR reduction `op` of `x` over the normalized `axes`, numpy's keepdims included."""
     shape = tuple(d for i, d in enumerate(x.shape) if i not in axes)
+    kept = tuple(1 if i in axes else d for i, d in enumerate(x.shape))
     empty = any(x.shape[a] == 0 for a in axes)
     if x.dtype == np.bool_ and op in _BOOL_OPS:
         op, identity = _BOOL_OPS[op]
         if empty:
-            x, op = constant(np.asarray(identity), shape), None
+            return constant(np.asarray(identity), kept if keepdims else shape)
     elif empty and op in _NUMPY_NAME:
         raise ShapeError(
             f"zero-size array (shape {x.shape}) to reduction operation {_NUMPY_NAME[op]} "
             "which has no identity"
         )
-    out = emit(op, x, axes=axes) if op and axes else x
-    return (
-        reshape(out, tuple(1 if i in axes else d for i, d in enumerate(x.shape)))
-        if keepdims
-        else out
-    )
+    out = emit(op, x, axes=axes) if axes else x
+    return reshape_to(out, kept) if keepdims else out
 
 
 @implements(np.sum)
-def sum_(a, axis=None, dtype=None, keepdims=False) -> Tracer:
+def sum_(a, axis=None, dtype=None, out=None, keepdims=False) -> Tracer:
     x = as_tracer(a)
     out = cast(x, result_dtype(np.sum, x, dtype))
-    return reduce("tir.reduce_sum", out, normalize_axes(axis, x.ndim), keepdims)
+    return reduce("tir.reduce_sum", out, _reduce_axes(axis, x.ndim), keepdims)
 
 
 @implements(np.prod)
-def prod(a, axis=None, dtype=None, keepdims=False) -> Tracer:
+def prod(a, axis=None, dtype=None, out=None, keepdims=False) -> Tracer:
     x = as_tracer(a)
     out = cast(x, result_dtype(np.prod, x, dtype))
-    return reduce("tir.reduce_prod", out, normalize_axes(axis, x.ndim), keepdims)
+    return reduce("tir.reduce_prod", out, _reduce_axes(axis, x.ndim), keepdims)
 
 
 @implements(np.max, np.amax)
-def max_(a, axis=None, keepdims=False) -> Tracer:
+def max_(a, axis=None, out=None, keepdims=False) -> Tracer:
     x = as_tracer(a)
-    return reduce("tir.reduce_max", x, normalize_axes(axis, x.ndim), keepdims)
+    return reduce("tir.reduce_max", x, _reduce_axes(axis, x.ndim), keepdims)
 
 
 @implements(np.min, np.amin)
-def min_(a, axis=None, keepdims=False) -> Tracer:
+def min_(a, axis=None, out=None, keepdims=False) -> Tracer:
     x = as_tracer(a)
-    return reduce("tir.reduce_min", x, normalize_axes(axis, x.ndim), keepdims)
+    return reduce("tir.reduce_min", x, _reduce_axes(axis, x.ndim), keepdims)
 
 
 @implements(np.any)
-def any_(a, axis=None, keepdims=False) -> Tracer:
+def any_(a, axis=None, out=None, keepdims=False) -> Tracer:
     x = as_tracer(a)
-    return reduce("tir.reduce_sum", cast(x, np.bool_), normalize_axes(axis, x.ndim), keepdims)
+    return reduce("tir.reduce_sum", cast(x, np.bool_), _reduce_axes(axis, x.ndim), keepdims)
 
 
 @implements(np.all)
-def all_(a, axis=None, keepdims=False) -> Tracer:
+def all_(a, axis=None, out=None, keepdims=False) -> Tracer:
     x = as_tracer(a)
-    return reduce("tir.reduce_prod", cast(x, np.bool_), normalize_axes(axis, x.ndim), keepdims)
+    return reduce("tir.reduce_prod", cast(x, np.bool_), _reduce_axes(axis, x.ndim), keepdims)
 
 
 def _count(x: Tracer, axes) -> int:
@@ -100,7 +104,7 @@ def _count(x: Tracer, axes) -> int:
 
 
 @implements(np.mean)
-def mean(a, axis=None, dtype=None, keepdims=False) -> Tracer:
+def mean(a, axis=None, dtype=None, out=None, keepdims=False) -> Tracer:
     x = as_tracer(a)
     axes = normalize_axes(axis, x.ndim)
     out_dt = result_dtype(np.mean, x, dtype)
@@ -111,7 +115,7 @@ def mean(a, axis=None, dtype=None, keepdims=False) -> Tracer:
 
 
 @implements(np.var)
-def var(a, axis=None, dtype=None, ddof=0, keepdims=False) -> Tracer:
+def var(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False) -> Tracer:
     # numpy's order of operations, all in the result dtype (float16 included)
     x = as_tracer(a)
     axes = normalize_axes(axis, x.ndim)
@@ -123,23 +127,23 @@ def var(a, axis=None, dtype=None, ddof=0, keepdims=False) -> Tracer:
 
 
 @implements(np.std)
-def std(a, axis=None, dtype=None, ddof=0, keepdims=False) -> Tracer:
-    v = var(a, axis, dtype, ddof, keepdims)
+def std(a, axis=None, dtype=None, out=None, ddof=0, keepdims=False) -> Tracer:
+    v = var(a, axis, dtype, ddof=ddof, keepdims=keepdims)
     return np.sqrt(v)
 
 
 def _arg(op: str, name: str):
-    def run(a, axis=None, keepdims=False) -> Tracer:
+    def run(a, axis=None, out=None, *, keepdims=False) -> Tracer:
         x = as_tracer(a)
-        flat = axis is None
-        src = reshape(x, (x.size,)) if flat else x
+        flat = axis is None or (x.ndim == 0 and _reduce_axes(axis, 0) == ())
+        src = reshape_to(x, (x.size,)) if flat else x
         (ax,) = normalize_axes(0 if flat else axis, src.ndim)
         if src.shape[ax] == 0:
             raise ShapeError(f"attempt to get {name} of an empty sequence (shape {x.shape})")
         out = emit(op, src, axis=ax)
         if not keepdims:
             return out
-        return reshape(out, (1,) * x.ndim if flat else x.shape[:ax] + (1,) + x.shape[ax + 1 :])
+        return reshape_to(out, (1,) * x.ndim if flat else x.shape[:ax] + (1,) + x.shape[ax + 1 :])
 
     return run
 

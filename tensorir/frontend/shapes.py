@@ -44,19 +44,19 @@ def normalize_axes(axis, ndim: int) -> tuple[int, ...]:
     return tuple(sorted(axes))
 
 
-def reshape(t: Tracer, shape: tuple[int, ...]) -> Tracer:
+def reshape_to(t: Tracer, shape: tuple[int, ...]) -> Tracer:
     """`t` in a new (fully known) shape with the same size; `t` itself if it already has it."""
     shape = tuple(int(d) for d in shape)
     return t if t.shape == shape else emit("tir.reshape", t, shape=shape)
 
 
-def transpose_(t: Tracer, perm) -> Tracer:
+def permute(t: Tracer, perm) -> Tracer:
     perm = tuple(int(p) for p in perm)
     return t if perm == tuple(range(t.ndim)) else emit("tir.transpose", t, perm=perm)
 
 
 @implements(np.reshape)
-def reshape_(a, shape=None, order="C", *, copy=None) -> Tracer:
+def reshape(a, shape=None, order="C", *, copy=None) -> Tracer:
     if order != "C":
         raise UnsupportedError(f"np.reshape with order={order!r} (only 'C')")
     x = as_tracer(a)
@@ -70,23 +70,23 @@ def reshape_(a, shape=None, order="C", *, copy=None) -> Tracer:
         dims[dims.index(-1)] = x.size // known
     if math.prod(dims) != x.size:
         raise ShapeError(f"cannot reshape array of size {x.size} into shape {tuple(dims)}")
-    return reshape(x, tuple(dims))
+    return reshape_to(x, tuple(dims))
 
 
 @implements(np.ravel)
 def ravel(a, order="C") -> Tracer:
-    return reshape_(a, -1, order)
+    return reshape(a, -1, order)
 
 
 @implements(np.transpose)
 def transpose(a, axes=None) -> Tracer:
     x = as_tracer(a)
     if axes is None:
-        return transpose_(x, range(x.ndim)[::-1])
+        return permute(x, range(x.ndim)[::-1])
     perm = [axis_index(p, x.ndim) for p in axes]
     if sorted(perm) != list(range(x.ndim)):
         raise ShapeError(f"axes {tuple(axes)} don't match array of shape {x.shape}")
-    return transpose_(x, perm)
+    return permute(x, perm)
 
 
 @implements(np.matrix_transpose)
@@ -103,7 +103,7 @@ def swapaxes(a, axis1, axis2) -> Tracer:
     perm = list(range(x.ndim))
     i, j = axis_index(axis1, x.ndim), axis_index(axis2, x.ndim)
     perm[i], perm[j] = perm[j], perm[i]
-    return transpose_(x, perm)
+    return permute(x, perm)
 
 
 @implements(np.moveaxis)
@@ -118,7 +118,7 @@ def moveaxis(a, source, destination) -> Tracer:
     order = [n for n in range(x.ndim) if n not in src]
     for d, s in sorted(zip(dst, src, strict=True)):
         order.insert(d, s)
-    return transpose_(x, order)
+    return permute(x, order)
 
 
 @implements(np.expand_dims)
@@ -126,7 +126,7 @@ def expand_dims(a, axis) -> Tracer:
     x = as_tracer(a)
     axes = normalize_axes(axis, x.ndim + (len(axis) if isinstance(axis, tuple | list) else 1))
     dims = iter(x.shape)
-    return reshape(x, tuple(1 if i in axes else next(dims) for i in range(x.ndim + len(axes))))
+    return reshape_to(x, tuple(1 if i in axes else next(dims) for i in range(x.ndim + len(axes))))
 
 
 @implements(np.squeeze)
@@ -141,7 +141,7 @@ def squeeze(a, axis=None) -> Tracer:
                 f"cannot select an axis to squeeze out which has size not equal to one "
                 f"(shape {x.shape}, axis {axis})"
             )
-    return reshape(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
+    return reshape_to(x, tuple(d for i, d in enumerate(x.shape) if i not in axes))
 
 
 @implements(np.broadcast_to)
@@ -162,13 +162,13 @@ def flip(m, axis=None) -> Tracer:
 
 @implements(np.atleast_1d)
 def atleast_1d(*arys):
-    out = [reshape(t, (1,)) if t.ndim == 0 else t for t in map(as_tracer, arys)]
+    out = [reshape_to(t, (1,)) if t.ndim == 0 else t for t in map(as_tracer, arys)]
     return out[0] if len(out) == 1 else tuple(out)
 
 
 @implements(np.atleast_2d)
 def atleast_2d(*arys):
-    out = [reshape(t, (1,) * (2 - t.ndim) + t.shape) for t in map(as_tracer, arys)]
+    out = [reshape_to(t, (1,) * (2 - t.ndim) + t.shape) for t in map(as_tracer, arys)]
     return out[0] if len(out) == 1 else tuple(out)
 
 
@@ -183,7 +183,7 @@ def concatenate(arrays, axis=0, *, dtype=None) -> Tracer:
     dtype = result_type(*arrays) if dtype is None else np.dtype(dtype)
     xs = [as_tracer(a, dtype) for a in arrays]
     if axis is None:
-        xs, axis = [reshape(x, (x.size,)) for x in xs], 0
+        xs, axis = [reshape_to(x, (x.size,)) for x in xs], 0
     if any(x.ndim == 0 for x in xs):
         raise ShapeError("zero-dimensional arrays cannot be concatenated")
     ax = axis_index(axis, xs[0].ndim)
@@ -230,7 +230,7 @@ def pad(array, pad_width, mode="constant", constant_values=0) -> Tracer:
     if (widths < 0).any():
         raise ShapeError(f"index can't contain negative values (pad_width {pad_width})")
     if isinstance(constant_values, Tracer):
-        value = reshape(cast(constant_values, x.dtype), ())
+        value = reshape_to(cast(constant_values, x.dtype), ())
     else:
         values = np.unique(np.asarray(constant_values))
         if values.size != 1:
@@ -238,6 +238,8 @@ def pad(array, pad_width, mode="constant", constant_values=0) -> Tracer:
         scalar = constant_values if is_py_scalar(constant_values) else values[0]
         value = constant(literal(scalar, x.dtype))
     low, high = (tuple(int(w) for w in widths[:, k]) for k in (0, 1))
+    if not any(low + high):
+        return x
     return emit("tir.pad", x, value, low=low, high=high)
 
 
@@ -261,6 +263,8 @@ def where(condition, x=None, y=None) -> Tracer:
 def clip(a, a_min=None, a_max=None, *, min=None, max=None) -> Tracer:
     lo, hi = (a_min if min is None else min), (a_max if max is None else max)
     x = as_tracer(a)
+    if lo is None and hi is None:
+        return np.positive(x)  # as numpy, which thereby rejects bools
     if lo is not None:
         x = np.maximum(x, _in_range(lo, x.dtype))
     if hi is not None:
@@ -305,17 +309,17 @@ def size(a, axis=None) -> int:
 
 
 @implements(np.full_like)
-def full_like(a, fill_value, dtype=None, shape=None) -> Tracer:
+def full_like(a, fill_value, dtype=None, order="K", subok=True, shape=None) -> Tracer:
     dt = np.dtype(dtype) if dtype is not None else dtype_of(a)
     out_shape = shape_of(a) if shape is None else ((shape,) if isinstance(shape, int) else shape)
     return coerce(fill_value, dt, tuple(out_shape))
 
 
 @implements(np.zeros_like, np.empty_like)
-def zeros_like(a, dtype=None, shape=None) -> Tracer:
-    return full_like(a, 0, dtype, shape)
+def zeros_like(a, dtype=None, order="K", subok=True, shape=None) -> Tracer:
+    return full_like(a, 0, dtype, shape=shape)
 
 
 @implements(np.ones_like)
-def ones_like(a, dtype=None, shape=None) -> Tracer:
-    return full_like(a, 1, dtype, shape)
+def ones_like(a, dtype=None, order="K", subok=True, shape=None) -> Tracer:
+    return full_like(a, 1, dtype, shape=shape)

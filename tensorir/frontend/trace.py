@@ -65,8 +65,11 @@ def trace(
     """
     kwargs = dict(kwargs or {})
     args = tuple(args)
+    if isinstance(static_argnames, str):
+        static_argnames = (static_argnames,)
+    static_argnames = tuple(static_argnames)
     static = _static_positions(fn, len(args), static_argnums, static_argnames)
-    dynamic, rebuild = _split(args, kwargs, static, tuple(static_argnames))
+    dynamic, rebuild = _split(args, kwargs, static, static_argnames)
     leaves, in_tree = flatten(dynamic)
     avals = [_abstract(x) for x in leaves]
     code = getattr(fn, "__code__", None)
@@ -81,7 +84,7 @@ def trace(
         ctx.builder.loc = loc
         ctx.builder.create("func.return", [r.value for r in results])
     f.set_result_types([r.value.type for r in results])
-    return Traced(f, in_tree, out_tree, tuple(sorted(static)), tuple(static_argnames))
+    return Traced(f, in_tree, out_tree, tuple(sorted(static)), static_argnames)
 
 
 def _static_positions(fn, nargs: int, static_argnums, static_argnames) -> set[int]:

@@ -89,6 +89,10 @@ def _binary(ufunc):
     return (lambda self, other: ufunc(self, other)), (lambda self, other: ufunc(other, self))
 
 
+def _inplace(ufunc):
+    return lambda self, other: ufunc(self, other, out=(self,))
+
+
 def _no_value(kind: str, hint: str):
     def convert(self):
         raise TracerBoolError(f"{kind} on a traced array {self._describe()}", hint)
@@ -195,26 +199,34 @@ class Tracer:
     __truediv__, __rtruediv__ = _binary(np.true_divide)
     __floordiv__, __rfloordiv__ = _binary(np.floor_divide)
     __mod__, __rmod__ = _binary(np.remainder)
-    __pow__, __rpow__ = _binary(np.power)
+    __rpow__ = _binary(np.power)[1]
     __matmul__, __rmatmul__ = _binary(np.matmul)
     __and__, __rand__ = _binary(np.bitwise_and)
     __or__, __ror__ = _binary(np.bitwise_or)
     __xor__, __rxor__ = _binary(np.bitwise_xor)
     __lshift__, __rlshift__ = _binary(np.left_shift)
     __rshift__, __rrshift__ = _binary(np.right_shift)
+    __divmod__, __rdivmod__ = _binary(np.divmod)
     __eq__ = _binary(np.equal)[0]
     __ne__ = _binary(np.not_equal)[0]
     __lt__ = _binary(np.less)[0]
     __le__ = _binary(np.less_equal)[0]
     __gt__ = _binary(np.greater)[0]
     __ge__ = _binary(np.greater_equal)[0]
+    __iadd__, __isub__, __imul__ = _inplace(np.add), _inplace(np.subtract), _inplace(np.multiply)
+    __itruediv__, __ifloordiv__ = _inplace(np.true_divide), _inplace(np.floor_divide)
+    __imod__, __ipow__ = _inplace(np.remainder), _inplace(np.power)
+    __iand__, __ior__, __ixor__ = (
+        _inplace(np.bitwise_and), _inplace(np.bitwise_or), _inplace(np.bitwise_xor),
+    )  # fmt: skip
+    __ilshift__, __irshift__ = _inplace(np.left_shift), _inplace(np.right_shift)
     __hash__ = None
 
-    def __divmod__(self, other):
-        return np.floor_divide(self, other), np.remainder(self, other)
-
-    def __rdivmod__(self, other):
-        return np.floor_divide(other, self), np.remainder(other, self)
+    def __pow__(self, other) -> Tracer:
+        # ndarray.__pow__ computes `** 2` as np.square, which types bools as int8, not int64
+        if type(other) is int and other == 2:
+            return np.square(self)
+        return np.power(self, other)
 
     def __neg__(self) -> Tracer:
         return np.negative(self)
@@ -266,7 +278,9 @@ class Tracer:
         return np.reshape(self, shape[0] if len(shape) == 1 else shape, **kwargs)
 
     def transpose(self, *axes):
-        return np.transpose(self, axes[0] if len(axes) == 1 else (axes or None))
+        if len(axes) == 1 and (axes[0] is None or isinstance(axes[0], tuple | list)):
+            axes = axes[0]
+        return np.transpose(self, axes or None)
 
     def swapaxes(self, a: int, b: int):
         return np.swapaxes(self, a, b)

@@ -79,24 +79,33 @@ class Builder:
         maps: list[AffineMap],
         iterators: list[str],
         body: Callable[..., list[Value]],
+        epilogue: Callable[..., list[Value]] | None = None,
     ) -> list[Value]:
         """A `tir.generic` over `inputs` and `inits`; `body(builder, *scalars)` returns the yielded
-        values, one per init (the scalars are the inputs' elements, then the accumulators)."""
-        arg_types = [T.element_type(v.type) for v in [*inputs, *inits]]
-        block = Block(arg_types)
+        values, one per init (the scalars are the inputs' elements, then the accumulators).
+        `epilogue(builder, *final_accumulators, *input_elements)`, for ops with reduction dims,
+        returns each result from the final accumulators (see `tir.generic`)."""
+        elems = [T.element_type(v.type) for v in [*inputs, *inits]]
+        block = Block(elems)
         inner = Builder.at_end(block, self.loc)
         inner.create("s.yield", list(body(inner, *block.args)))
-        op = self.create(
-            "tir.generic",
-            [*inputs, *inits],
-            {
-                "indexing_maps": tuple(maps),
-                "iterator_types": tuple(iterators),
-                "num_inputs": len(inputs),
-            },
-            [Region([block])],
-        )
-        return op.results
+        regions = [Region([block])]
+        attrs = {
+            "indexing_maps": tuple(maps),
+            "iterator_types": tuple(iterators),
+            "num_inputs": len(inputs),
+        }
+        if epilogue is not None:
+            accs = elems[len(inputs) :]
+            eblock = Block(accs + elems[: len(inputs)])
+            einner = Builder.at_end(eblock, self.loc)
+            finals = list(epilogue(einner, *eblock.args))
+            einner.create("s.yield", finals)
+            regions.append(Region([eblock]))
+            dtypes = tuple(v.type for v in finals)
+            if list(dtypes) != accs:
+                attrs["result_dtypes"] = dtypes
+        return self.create("tir.generic", [*inputs, *inits], attrs, regions).results
 
     def elementwise(self, scalar_op: str, operands: list[Value], attrs: dict) -> list[Value]:
         """One scalar op applied at every index of equally shaped tensors, as a `tir.generic`."""

@@ -742,16 +742,35 @@ def _scatter_generic(b, op):
 # ---- the structured op --------------------------------------------------------------------------
 
 
-@defop("tir.generic", None, {"indexing_maps": TUPLE, "iterator_types": TUPLE, "num_inputs": INTS})
+GENERIC_ATTRS = {
+    "indexing_maps": TUPLE,
+    "iterator_types": TUPLE,
+    "num_inputs": INTS,
+    "result_dtypes": (TUPLE, True),
+}
+
+
+@defop("tir.generic", None, GENERIC_ATTRS)
 def _generic(types, attrs):
     """Loops over a domain; operand k is read at indexing_maps[k](d); results are the inits
     (the operands after num_inputs) updated by the body at every point of the domain. A result
     whose map omits the reduction dims accumulates over them; one whose map is a permutation of
-    all dims is written once per point."""
+    all dims is written once per point.
+
+    An optional second region, the epilogue, runs once per point of the parallel dims after
+    the reductions: it takes the final accumulators and the inputs (at that point) and yields
+    the results, whose dtypes `result_dtypes` gives when they differ from the inits'. It is
+    where a matmul's bias and activation, or a float32 sum's rounding, happen in registers."""
     n_in = attrs["num_inputs"]
     if not 0 <= n_in <= len(types):
         raise IRTypeError(f"tir.generic: num_inputs {n_in} exceeds {len(types)} operands")
-    return list(types[n_in:])
+    inits = list(types[n_in:])
+    dtypes = attrs.get("result_dtypes")
+    if dtypes is None:
+        return inits
+    if len(dtypes) != len(inits) or not all(isinstance(d, T.DType) for d in dtypes):
+        raise IRTypeError(f"tir.generic: result_dtypes {dtypes} must give one dtype per init")
+    return [t.with_dtype(d) for t, d in zip(inits, dtypes, strict=True)]
 
 
 def is_pointwise(m: AffineMap) -> bool:
@@ -798,12 +817,34 @@ def _generic_verify(op):
                 "tir.generic: a result indexed by a reduction dim must be written at every point "
                 "(its map a permutation of all loop dims)"
             )
-    block = op.regions[0].block if len(op.regions) == 1 and op.regions[0].blocks else None
-    want = [T.element_type(v.type) for v in op.operands]
-    if block is None or [a.type for a in block.args] != want:
-        raise IRTypeError(f"tir.generic: body must take ({', '.join(map(str, want))})")
-    term = block.ops[-1] if block.ops else None
-    outs = [T.element_type(r.type) for r in op.results]
-    if term is None or term.name != "s.yield" or [v.type for v in term.operands] != outs:
-        raise IRTypeError(f"tir.generic: body must end in s.yield of ({', '.join(map(str, outs))})")
+    if len(op.regions) not in (1, 2) or any(len(r.blocks) != 1 for r in op.regions):
+        raise IRTypeError("tir.generic: needs a body region and at most an epilogue region")
+    elems = [T.element_type(v.type) for v in op.operands]
+    accs = elems[n_in:]
+    _check_block(op.regions[0].block, elems, accs, "body")
+    if len(op.regions) == 2:
+        if "reduction" not in iters:
+            raise IRTypeError("tir.generic: an epilogue needs reduction dims")
+        epilogue = op.regions[1].block
+        _check_block(
+            epilogue, accs + elems[:n_in], [T.element_type(r.type) for r in op.results], "epilogue"
+        )
+        for k, arg in enumerate(epilogue.args[len(accs) :]):
+            used = {e.pos for e in maps[k].results if isinstance(e, A.Dim)}
+            if arg.uses and any(iters[d] == "reduction" for d in used):
+                raise IRTypeError(
+                    f"tir.generic: the epilogue reads input {k} along a reduction dim"
+                )
+    elif op.attrs.get("result_dtypes") is not None:
+        raise IRTypeError("tir.generic: result_dtypes needs an epilogue")
     loop_bounds(op)
+
+
+def _check_block(block, args, yields, what: str) -> None:
+    if [a.type for a in block.args] != args:
+        raise IRTypeError(f"tir.generic: {what} must take ({', '.join(map(str, args))})")
+    term = block.ops[-1] if block.ops else None
+    if term is None or term.name != "s.yield" or [v.type for v in term.operands] != yields:
+        raise IRTypeError(
+            f"tir.generic: {what} must end in s.yield of ({', '.join(map(str, yields))})"
+        )

@@ -139,20 +139,31 @@ class GenericLowering:
                 if s is not None:
                     b.store(self.inits[k].load(b, out_index(k)), s)
             emit_nest(b, red, sizes, ivs, reduce_point, tag)
-            for k, s in enumerate(slots):
-                if s is not None:
-                    self.outs[k].store(b, out_index(k), b.load(s))
+            finals = [b.load(s) for s in slots if s is not None]
+            if len(self.op.regions) == 2:  # results computed from the final accumulators
+                finals = self.epilogue(b, ivs, finals)
+            for k, v in zip([k for k, s in enumerate(slots) if s is not None], finals, strict=True):
+                self.outs[k].store(b, out_index(k), v)
 
         emit_nest(b, par, sizes, ivs, outer_point, tag)
 
     def body(self, b: ir.IRBuilder, ivs, accs) -> list[ir.Value]:
         block = self.op.regions[0].block
+        return self.run_block(b, block, ivs, block.args[: self.n_in], block.args[self.n_in :], accs)
+
+    def epilogue(self, b: ir.IRBuilder, ivs, finals) -> list[ir.Value]:
+        block = self.op.regions[1].block
+        n_acc = len(block.args) - self.n_in
+        return self.run_block(b, block, ivs, block.args[n_acc:], block.args[:n_acc], finals)
+
+    def run_block(self, b: ir.IRBuilder, block, ivs, input_args, acc_args, accs) -> list[ir.Value]:
+        """Emit a region's scalar ops at the current point; inputs are loaded where used."""
         values = {}
-        for k, arg in enumerate(block.args[: self.n_in]):
+        for k, arg in enumerate(input_args):
             if arg.uses:
                 idx = [emit_affine(b, e, ivs) for e in self.maps[k].results]
                 values[arg] = self.ins[k].load(b, idx)
-        for arg, acc in zip(block.args[self.n_in :], accs, strict=True):
+        for arg, acc in zip(acc_args, accs, strict=True):
             values[arg] = acc
         ctx = Ctx(b, self.fn.module, ivs, self.fn.buffer_of, self.fn.report, self.combiners)
         for inner in block.ops[:-1]:

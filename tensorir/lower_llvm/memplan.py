@@ -49,7 +49,8 @@ def plan(f: Function) -> MemoryPlan:
             for k, r in enumerate(op.results):
                 init = op.operands[n_in + k]
                 owned = init in p.cls and not isinstance(init, BlockArgument)
-                if owned and init.uses == [(op, n_in + k)] and init.owner.name != "tir.constant":
+                same = init.type == r.type  # an epilogue may change the dtype
+                if owned and same and init.uses == [(op, n_in + k)]:
                     p.cls[r] = p.cls[init]
                     members[p.cls[r]].append(r)
                 else:

@@ -229,7 +229,128 @@ def _fuse_function(f: Function) -> None:
                 break
             if changed:
                 break
+    _fuse_epilogues(f)
     _fuse_siblings(f)
+
+
+def _epilogue_consumer(producer: Operation) -> tuple[int, Operation] | None:
+    """(result index, consumer) when a reduction's result feeds exactly one parallel generic
+    that computes a same-shaped result from it point by point: the consumer can run on the
+    final accumulators in registers, as the producer's epilogue."""
+    iters = producer.attrs["iterator_types"]
+    n_in = producer.attrs["num_inputs"]
+    out_maps = producer.attrs["indexing_maps"][n_in:]
+    if "reduction" not in iters or any(is_pointwise(m) for m in out_maps):
+        return None
+    for k, r in enumerate(producer.results):
+        users = {u for u, _ in r.uses}
+        if len(users) != 1:
+            continue
+        (c,) = users
+        if c.name != "tir.generic" or len(c.regions) != 1 or len(c.results) != 1:
+            continue
+        c_in = c.attrs["num_inputs"]
+        if "reduction" in c.attrs["iterator_types"] or any(i >= c_in for _, i in r.uses):
+            continue
+        init = c.operands[c_in]
+        if not (isinstance(init, OpResult) and init.op.name == "tir.empty"):
+            continue
+        c_maps = c.attrs["indexing_maps"]
+        read = {c_maps[i] for _, i in r.uses}
+        if len(read) != 1 or not is_pointwise(next(iter(read))) or c_maps[c_in] not in read:
+            continue
+        return k, c
+    return None
+
+
+def fuse_epilogue(producer: Operation, k: int, consumer: Operation) -> Operation:
+    """Run `consumer` on the final value of `producer`'s k-th accumulator (see tir.generic)."""
+    n_p = len(producer.attrs["iterator_types"])
+    p_in = producer.attrs["num_inputs"]
+    p_maps = producer.attrs["indexing_maps"]
+    c_in = consumer.attrs["num_inputs"]
+    c_maps = consumer.attrs["indexing_maps"]
+    r = producer.results[k]
+    # consumer dim i is the producer's dim read at the same position of the result
+    c_to_p = [0] * len(consumer.attrs["iterator_types"])
+    for e_c, e_p in zip(c_maps[c_in].results, p_maps[p_in + k].results, strict=True):
+        c_to_p[e_c.pos] = e_p.pos
+    to_p = AffineMap(n_p, tuple(A.Dim(d) for d in c_to_p))
+    reads = list(zip(producer.operands[:p_in], p_maps[:p_in], strict=True))
+    c_reads = [i for i in range(c_in) if consumer.operands[i] is not r]
+    reads += [(consumer.operands[i], c_maps[i].compose(to_p)) for i in c_reads]
+    unique = list(dict.fromkeys(reads))
+    slot = [unique.index(x) for x in reads]
+    inits = list(producer.operands[p_in:])
+    maps = [m for _, m in unique] + list(p_maps[p_in:])
+    p_body, c_body = _body(producer), _body(consumer)
+    p_epi = producer.regions[1].block if len(producer.regions) == 2 else None
+    n_acc = len(inits)
+
+    def body(b: Builder, *args):
+        read = [args[i] for i in slot]
+        env = dict(zip(p_body.args, read[:p_in] + list(args[len(unique) :]), strict=True))
+        _clone_body_ops(b, p_body.ops[:-1], env)
+        return [env.get(v, v) for v in p_body.ops[-1].operands]
+
+    def epilogue(b: Builder, *args):
+        finals, read = list(args[:n_acc]), [args[n_acc + i] for i in slot]
+        if p_epi is not None:
+            env = dict(zip(p_epi.args, finals + read[:p_in], strict=True))
+            _clone_body_ops(b, p_epi.ops[:-1], env)
+            finals = [env.get(v, v) for v in p_epi.ops[-1].operands]
+        env = {}
+        for i, a in enumerate(c_body.args[:c_in]):
+            env[a] = finals[k] if consumer.operands[i] is r else read[p_in + c_reads.index(i)]
+        _clone_body_ops(b, c_body.ops[:-1], env)
+        finals[k] = env.get(c_body.ops[-1].operands[0], c_body.ops[-1].operands[0])
+        return finals
+
+    iters = list(producer.attrs["iterator_types"])
+    new = Builder.before(consumer).generic(
+        [v for v, _ in unique], inits, maps, iters, body, epilogue
+    )
+    consumer.result.replace_all_uses_with(new[k])
+    for j, old in enumerate(producer.results):
+        if j != k:
+            old.replace_all_uses_with(new[j])
+    empty = consumer.operands[c_in]
+    consumer.erase()
+    producer.erase()
+    if not empty.uses:
+        empty.op.erase()
+    return new[0].op
+
+
+def _fuse_epilogues(f: Function) -> None:
+    """Fold each reduction's point-by-point consumer into it, repeatedly (a chain of them)."""
+    changed = True
+    while changed:
+        changed = False
+        for op in list(f.body.ops):
+            if op.parent is None or op.name != "tir.generic":
+                continue
+            found = _epilogue_consumer(op)
+            if found is None:
+                continue
+            k, consumer = found
+            if not _movable_before(consumer, op):
+                continue
+            fused = fuse_epilogue(op, k, consumer)
+            log.debug("fused a consumer at %s into the epilogue of %s", consumer.loc, _where(fused))
+            changed = True
+            break
+
+
+def _movable_before(consumer: Operation, producer: Operation) -> bool:
+    """Whether the fused op can sit at the consumer's place: the producer's other results must
+    not be used before it (the consumer's own operands come before it already)."""
+    ops = consumer.parent.ops
+    start, end = ops.index(producer), ops.index(consumer)
+    between = set(ops[start + 1 : end])
+    return not any(
+        _top(u) in between for r in producer.results for u, _ in r.uses if u is not consumer
+    )
 
 
 def _domain(op: Operation) -> tuple | None:
@@ -262,6 +383,10 @@ def _fuse_siblings(f: Function) -> None:
 def _siblings(a: Operation, b: Operation) -> bool:
     if b.name != "tir.generic" or _domain(b) != _domain(a):
         return False
+    if len(a.regions) + len(b.regions) > 2:  # an epilogue cannot sit beside side outputs
+        outs = [m for op in (a, b) for m in op.attrs["indexing_maps"][op.attrs["num_inputs"] :]]
+        if any(is_pointwise(m) for m in outs):
+            return False
     ins_a = set(a.operands[: a.attrs["num_inputs"]])
     if not ins_a & set(b.operands[: b.attrs["num_inputs"]]):
         return False
@@ -309,6 +434,19 @@ def merge_siblings(a: Operation, b: Operation) -> Operation:
         _clone_body_ops(bld, block_b.ops[:-1], env)
         return [env.get(v, v) for v in block_a.ops[-1].operands + block_b.ops[-1].operands]
 
+    def epilogue(bld: Builder, *args):
+        finals, read = args[: len(inits)], [args[len(inits) + k] for k in slot]
+        out = []
+        for op, fin, inp in ((a, finals[:n_ra], read[:ia]), (b, finals[n_ra:], read[ia:])):
+            if len(op.regions) == 1:
+                out += fin
+                continue
+            block = op.regions[1].block
+            env = dict(zip(block.args, list(fin) + inp, strict=True))
+            _clone_body_ops(bld, block.ops[:-1], env)
+            out += [env.get(v, v) for v in block.ops[-1].operands]
+        return out
+
     ops = a.parent.ops
     between = ops[ops.index(a) + 1 : ops.index(b)]
     if any(_top(u) in set(between) | {b} for r in a.results for u, _ in r.uses):
@@ -320,8 +458,14 @@ def merge_siblings(a: Operation, b: Operation) -> Operation:
         at = a
     else:
         at = b
+    has_epilogue = len(a.regions) == 2 or len(b.regions) == 2
     new = Builder.before(at).generic(
-        [v for v, _ in unique], inits, maps, list(a.attrs["iterator_types"]), body
+        [v for v, _ in unique],
+        inits,
+        maps,
+        list(a.attrs["iterator_types"]),
+        body,
+        epilogue if has_epilogue else None,
     )
     for old, r in zip(a.results + b.results, new, strict=True):
         old.replace_all_uses_with(r)

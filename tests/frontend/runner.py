@@ -6,7 +6,10 @@ compiled code later) re-runs the whole suite on it.
 
 from __future__ import annotations
 
+import warnings
+
 import numpy as np
+import pytest
 
 from tensorir.frontend import trace
 from tensorir.frontend.pytree import flatten
@@ -18,7 +21,8 @@ def run_traced(fn, *args, static_argnums=(), **kwargs):
     """Trace `fn` on the arguments, verify the IR, run it, and return `fn`'s result structure."""
     traced = trace(fn, args, kwargs, static_argnums=static_argnums)
     verify(traced.function)
-    flat = interpret(traced.function, traced.flat_args(args, kwargs))
+    with np.errstate(all="ignore"):
+        flat = interpret(traced.function, traced.flat_args(args, kwargs))
     return traced.unflatten(flat)
 
 
@@ -45,8 +49,29 @@ def assert_same(got, want, rtol: float | None = None) -> None:
 
 def check(fn, *args, rtol: float | None = None, static_argnums=(), **kwargs):
     """Run `fn` traced and in numpy; assert the results agree. Returns the traced result."""
-    with np.errstate(all="ignore"):
-        want = fn(*args, **kwargs)
+    want = numpy_result(fn, *args, **kwargs)
     got = run_traced(fn, *args, static_argnums=static_argnums, **kwargs)
     assert_same(got, want, rtol)
     return got
+
+
+def numpy_result(fn, *args, **kwargs):
+    """`fn` run by numpy itself, quietly (no overflow or empty-slice warnings)."""
+    with np.errstate(all="ignore"), warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)
+        return fn(*args, **kwargs)
+
+
+_NUMPY_ERRORS = (OverflowError, TypeError, ValueError, IndexError)
+
+
+def check_or_raises(fn, *args, **kwargs):
+    """`check`, or where numpy raises, tracing raises an error of the same builtin class."""
+    try:
+        numpy_result(fn, *args, **kwargs)
+    except _NUMPY_ERRORS as e:
+        base = next(c for c in _NUMPY_ERRORS if isinstance(e, c))
+        with pytest.raises(base):
+            run_traced(fn, *args, **kwargs)
+        return None
+    return check(fn, *args, **kwargs)
