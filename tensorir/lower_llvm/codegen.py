@@ -110,10 +110,9 @@ class _FunctionLowering:
             self.buffers[a] = self.array_buffer(obj, a.type, c)
         p = self.plan = plan(f)
         outs = params[len(f.args) :]
-        arena = None
-        if p.arena_bytes:
-            malloc = declare(self.module, "malloc", PTR, [I64])
-            arena = b.call(malloc, [ir.Constant(I64, p.arena_bytes)])
+        malloc = declare(self.module, "malloc", PTR, [I64])
+        free = declare(self.module, "free", ir.VoidType(), [PTR])
+        allocated: dict[int, ir.Value] = {}
 
         def class_buffer(v: Value) -> Buffer:
             c = p.cls[v]
@@ -121,8 +120,9 @@ class _FunctionLowering:
                 obj = outs[p.output[c]]
                 data = b.load(b.gep(obj, [ir.Constant(I64, ARRAY_DATA)], source_etype=I8), typ=PTR)
                 return contiguous(data, v.type)
-            ptr = b.gep(arena, [ir.Constant(I64, p.offset[c])], source_etype=I8, inbounds=True)
-            return contiguous(ptr, v.type)
+            if c not in allocated:  # first written here
+                allocated[c] = b.call(malloc, [ir.Constant(I64, p.nbytes[c])])
+            return contiguous(allocated[c], v.type)
 
         for n, op in enumerate(f.body.ops):
             if op.name == "func.return":
@@ -137,12 +137,15 @@ class _FunctionLowering:
                 raise NotImplementedError(
                     f"the LLVM backend cannot lower {op.name}; generalize first"
                 )
+            for c, (_, last) in p.live.items():
+                if last == n and c in allocated and not any(c == p.cls.get(v) for v, _ in p.copies):
+                    b.call(free, [allocated.pop(c)])
         for v, k in p.copies:
             src = self.buffers[v]
             data = b.load(b.gep(outs[k], [ir.Constant(I64, ARRAY_DATA)], source_etype=I8), typ=PTR)
             self.copy(src, contiguous(data, v.type), f"ret{k}")
-        if arena is not None:
-            b.call(declare(self.module, "free", ir.VoidType(), [PTR]), [arena])
+        for ptr in allocated.values():  # intermediates copied into outputs at the end
+            b.call(free, [ptr])
         b.ret(b.load(self.err))
         self.alloca_builder.branch(self.fn.blocks[1])
         keep_vector_declarations(self.module)

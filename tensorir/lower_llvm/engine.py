@@ -103,9 +103,13 @@ class Executable:
         return host_target_machine().emit_assembly(self._asm_module)
 
     def memory_stats(self) -> dict:
-        """Bytes of the intermediate arena and the peak of live intermediates."""
+        """Intermediate buffers: how many, their total bytes, and the peak bytes live at once."""
         p = self.lowered.plan
-        return {"arena_bytes": p.arena_bytes, "peak_intermediate_bytes": p.peak_bytes}
+        return {
+            "intermediates": len(p.nbytes),
+            "intermediate_bytes": sum(p.nbytes.values()),
+            "peak_intermediate_bytes": p.peak_bytes,
+        }
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         """Run on arrays of the compiled types (checked: wrong ones raise, never crash)."""
