@@ -42,3 +42,16 @@ def test_results_that_alias_are_copied_not_shared():
     c[:] = 7.0
     np.testing.assert_array_equal(b, before)
     assert X[0] == -1.0
+
+
+def test_concurrent_calls_each_get_a_workspace():
+    from concurrent.futures import ThreadPoolExecutor
+
+    f = tensorir.jit(chain, pipeline="generalize,dce")  # intermediates live in the workspace
+    inputs = [np.linspace(-1, 1, 200_000) * (i + 1) / 8 for i in range(8)]
+    want = [f(x) for x in inputs]
+    with ThreadPoolExecutor(4) as pool:  # the GIL is released during native calls
+        for _ in range(5):
+            got = list(pool.map(f, inputs))
+            for g, w in zip(got, want, strict=True):
+                np.testing.assert_array_equal(g, w)

@@ -21,6 +21,12 @@ class Buffer:
     dtype: T.DType
     shape: list[ir.Value]
     strides: list[ir.Value]
+    alias: tuple | None = None  # (alias.scope, noalias) metadata for every access
+
+    def _tag(self, instr) -> None:
+        if self.alias is not None:
+            instr.set_metadata("alias.scope", self.alias[0])
+            instr.set_metadata("noalias", self.alias[1])
 
     def address(self, b: ir.IRBuilder, idx: list[ir.Value]) -> ir.Value:
         offset = None
@@ -35,12 +41,13 @@ class Buffer:
 
     def load(self, b: ir.IRBuilder, idx: list[ir.Value]) -> ir.Value:
         v = b.load(self.address(b, idx), typ=mem_type(self.dtype), align=self.dtype.itemsize)
+        self._tag(v)
         return b.icmp_unsigned("!=", v, ir.Constant(I8, 0)) if self.dtype.is_bool else v
 
     def store(self, b: ir.IRBuilder, idx: list[ir.Value], v: ir.Value) -> None:
         if self.dtype.is_bool:
             v = b.zext(v, I8) if v.type == I1 else v
-        b.store(v, self.address(b, idx), align=self.dtype.itemsize)
+        self._tag(b.store(v, self.address(b, idx), align=self.dtype.itemsize))
 
 
 def contiguous(ptr: ir.Value, t: T.TensorType, shape: list[ir.Value] | None = None) -> Buffer:

@@ -106,29 +106,29 @@ class _FunctionLowering:
     def lower(self) -> Lowered:
         f, b = self.f, self.b
         params = list(self.fn.args)
-        for a, obj, c in zip(f.args, params[: len(f.args)], self.contiguous_args, strict=True):
-            self.buffers[a] = self.array_buffer(obj, a.type, c)
         p = self.plan = plan(f)
+        scopes = _AliasScopes(self.module, p, len(f.type.results))
+        for a, obj, c in zip(f.args, params[: len(f.args)], self.contiguous_args, strict=True):
+            self.buffers[a] = scopes.tag(self.array_buffer(obj, a.type, c), "in")
         outs = params[len(f.args) :]
-        malloc = declare(self.module, "malloc", PTR, [I64])
-        free = declare(self.module, "free", ir.VoidType(), [PTR])
-        allocated: dict[int, ir.Value] = {}
+        workspace = self.take_workspace(p.arena_bytes) if p.arena_bytes else None
 
         def class_buffer(v: Value) -> Buffer:
             c = p.cls[v]
             if c in p.output:
-                obj = outs[p.output[c]]
-                data = b.load(b.gep(obj, [ir.Constant(I64, ARRAY_DATA)], source_etype=I8), typ=PTR)
-                return contiguous(data, v.type)
-            if c not in allocated:  # first written here
-                allocated[c] = b.call(malloc, [ir.Constant(I64, p.nbytes[c])])
-            return contiguous(allocated[c], v.type)
+                k = p.output[c]
+                data = b.load(
+                    b.gep(outs[k], [ir.Constant(I64, ARRAY_DATA)], source_etype=I8), typ=PTR
+                )
+                return scopes.tag(contiguous(data, v.type), f"out{k}")
+            ptr = b.gep(workspace, [ir.Constant(I64, p.offset[c])], source_etype=I8, inbounds=True)
+            return scopes.tag(contiguous(ptr, v.type), c)
 
         for n, op in enumerate(f.body.ops):
             if op.name == "func.return":
                 break
             if op.name == "tir.constant":
-                self.buffers[op.result] = self.constant_buffer(op)
+                self.buffers[op.result] = scopes.tag(self.constant_buffer(op), "in")
             elif op.name == "tir.empty":
                 self.buffers[op.result] = class_buffer(op.result)
             elif op.name == "tir.generic":
@@ -137,19 +137,39 @@ class _FunctionLowering:
                 raise NotImplementedError(
                     f"the LLVM backend cannot lower {op.name}; generalize first"
                 )
-            for c, (_, last) in p.live.items():
-                if last == n and c in allocated and not any(c == p.cls.get(v) for v, _ in p.copies):
-                    b.call(free, [allocated.pop(c)])
         for v, k in p.copies:
-            src = self.buffers[v]
             data = b.load(b.gep(outs[k], [ir.Constant(I64, ARRAY_DATA)], source_etype=I8), typ=PTR)
-            self.copy(src, contiguous(data, v.type), f"ret{k}")
-        for ptr in allocated.values():  # intermediates copied into outputs at the end
-            b.call(free, [ptr])
+            self.copy(self.buffers[v], scopes.tag(contiguous(data, v.type), f"out{k}"), f"ret{k}")
+        if workspace is not None:
+            self.give_back_workspace(workspace)
         b.ret(b.load(self.err))
         self.alloca_builder.branch(self.fn.blocks[1])
         keep_vector_declarations(self.module)
         return Lowered(self.module, self.fn.name, self.errors, p)
+
+    def take_workspace(self, nbytes: int) -> ir.Value:
+        """The intermediates' memory: the one cached from the previous call if no other thread
+        holds it (an atomic exchange with null), else a new allocation. Reusing it means large
+        intermediates cost no page faults after the first call."""
+        b = self.b
+        self.cache = ir.GlobalVariable(self.module, I64, name=f"{self.fn.name}.workspace")
+        self.cache.linkage = "internal"
+        self.cache.initializer = ir.Constant(I64, 0)
+        cached = b.atomic_rmw("xchg", self.cache, ir.Constant(I64, 0), "acq_rel")
+        slot = self.alloca(PTR)
+        b.store(b.inttoptr(cached, PTR), slot)
+        with b.if_then(b.icmp_unsigned("==", cached, ir.Constant(I64, 0))):
+            aligned_alloc = declare(self.module, "aligned_alloc", PTR, [I64, I64])
+            size = -(-nbytes // 64) * 64
+            b.store(b.call(aligned_alloc, [ir.Constant(I64, 64), ir.Constant(I64, size)]), slot)
+        return b.load(slot)
+
+    def give_back_workspace(self, workspace: ir.Value) -> None:
+        """Cache the workspace for the next call; free whatever another thread cached meanwhile."""
+        b = self.b
+        old = b.atomic_rmw("xchg", self.cache, b.ptrtoint(workspace, I64), "acq_rel")
+        with b.if_then(b.icmp_unsigned("!=", old, ir.Constant(I64, 0))):
+            b.call(declare(self.module, "free", ir.VoidType(), [PTR]), [b.inttoptr(old, PTR)])
 
     def lower_generic(self, op: Operation, class_buffer, tag: str) -> None:
         n_in = op.attrs["num_inputs"]
@@ -169,6 +189,40 @@ class _FunctionLowering:
             dst.store(self.b, ivs, src.load(self.b, ivs))
 
         emit_nest(self.b, list(range(len(dst.shape))), dst.shape, ivs, point, tag)
+
+
+class _AliasScopes:
+    """LLVM alias scopes: one for the inputs and constants (only ever read), one per output
+    array, one per intermediate class. Each access carries its scope and the scopes it cannot
+    alias: inputs never alias outputs or intermediates, outputs are fresh arrays, and two
+    intermediate classes are disjoint unless the memory plan placed them on the same bytes."""
+
+    def __init__(self, module: ir.Module, p: MemoryPlan, n_outputs: int):
+        self.module, self.p = module, p
+        domain = module.add_metadata([ir.MetaDataString(module, "tensorir")])
+        keys = ["in", *(f"out{k}" for k in range(n_outputs)), *p.offset]
+        self.scopes = {
+            k: module.add_metadata([ir.MetaDataString(module, f"tensorir.{k}"), domain])
+            for k in keys
+        }
+        self.cache: dict = {}
+
+    def disjoint(self, a, b) -> bool:
+        if a == b:
+            return False
+        if isinstance(a, int) and isinstance(b, int):
+            return not self.p.overlaps(a, b)
+        return a != "in" or b != "in"
+
+    def tag(self, buf: Buffer, key) -> Buffer:
+        if key not in self.cache:
+            others = [s for k, s in self.scopes.items() if self.disjoint(key, k)]
+            self.cache[key] = (
+                self.module.add_metadata([self.scopes[key]]),
+                self.module.add_metadata(others),
+            )
+        buf.alias = self.cache[key]
+        return buf
 
 
 def lower_function(f: Function, name: str, contiguous_args: list[bool]) -> Lowered:

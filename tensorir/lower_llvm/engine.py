@@ -103,12 +103,14 @@ class Executable:
         return host_target_machine().emit_assembly(self._asm_module)
 
     def memory_stats(self) -> dict:
-        """Intermediate buffers: how many, their total bytes, and the peak bytes live at once."""
+        """Intermediate buffers: how many, their total bytes, the peak bytes live at once, and
+        the workspace they are placed in (reused between calls)."""
         p = self.lowered.plan
         return {
             "intermediates": len(p.nbytes),
             "intermediate_bytes": sum(p.nbytes.values()),
             "peak_intermediate_bytes": p.peak_bytes,
+            "workspace_bytes": p.arena_bytes,
         }
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
