@@ -395,6 +395,8 @@ def _pad(types, attrs):
 
 @impl("tir.pad", "eval")
 def _pad_eval(args, attrs):
+    if args[0].ndim == 0:
+        return [args[0].copy()]
     widths = list(zip(attrs["low"], attrs["high"], strict=True))
     return [np.pad(args[0], widths, constant_values=args[1].item())]
 
@@ -782,12 +784,18 @@ def is_pointwise(m: AffineMap) -> bool:
 
 
 def loop_bounds(op) -> list[tuple[int, int]]:
-    """For each loop dim of a generic, an (operand index, operand dim) that gives its size."""
+    """For each loop dim of a generic, an (operand index, operand dim) that gives its size: the
+    smallest static extent among the operands indexed by that bare dim (an operand may be
+    larger, as the input of a prefix slice; none may be smaller)."""
     maps = op.attrs["indexing_maps"]
     found: dict[int, tuple[int, int]] = {}
+    extent: dict[int, int | None] = {}
     for k, m in enumerate(maps):
+        shape = op.operands[k].type.shape
         for d, pos in m.bare_dim_positions().items():
-            found.setdefault(d, (k, pos))
+            size = shape[pos]
+            if d not in found or (size is not None and (extent[d] is None or size < extent[d])):
+                found[d], extent[d] = (k, pos), size
     n = len(op.attrs["iterator_types"])
     missing = [d for d in range(n) if d not in found]
     if missing:

@@ -12,10 +12,13 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
+from ..ir import affine as A
 from ..ir.core import Operation
 from ..ir.ops_tensor import is_pointwise, loop_bounds
-from .buffers import Buffer, emit_affine
-from .scalar import EMIT, I64, Ctx, ll_type
+from .buffers import Buffer, contiguous, emit_affine
+from .scalar import EMIT, I64, Ctx, declare, ll_type
+
+PTR = ir.PointerType()
 
 
 def emit_loop(b: ir.IRBuilder, n: ir.Value, body: Callable[[ir.Value], None], name: str) -> None:
@@ -111,6 +114,11 @@ class GenericLowering:
             emit_nest(b, par, sizes, ivs, parallel_point, tag)
             return
 
+        order = self._memory_order()
+        if order is not None and self.iters[order[-1]] == "parallel":
+            self.run_reduction_outer(b, tag, order, sizes, ivs)
+            return
+
         # accumulating results live in registers across the reduction; side outputs (pointwise
         # maps) are stored at every point
         pointwise = [is_pointwise(self.maps[self.n_in + k]) for k in range(len(acc_args))]
@@ -146,6 +154,71 @@ class GenericLowering:
                 self.outs[k].store(b, out_index(k), v)
 
         emit_nest(b, par, sizes, ivs, outer_point, tag)
+
+    def _memory_order(self) -> list[int] | None:
+        """Loop dims in the memory order of the first input whose strides are all known (outer
+        to inner), or None. When its innermost dim is parallel, as in a sum over axis 0, putting
+        the reduction inside would walk memory with a stride."""
+        for k in range(self.n_in):
+            buf, m = self.ins[k], self.maps[k]
+            if not m.results or not all(isinstance(st, ir.Constant) for st in buf.strides):
+                continue
+            dims = [
+                (st.constant, e.pos)
+                for st, e in zip(buf.strides, m.results, strict=True)
+                if isinstance(e, A.Dim) and isinstance(st.constant, int) and st.constant > 0
+            ]
+            if not dims:
+                continue
+            seen = [d for _, d in sorted(dims, key=lambda x: -x[0])]
+            seen = list(dict.fromkeys(seen))
+            rest = [d for d in range(len(self.iters)) if d not in seen]
+            return rest + seen
+        return None
+
+    def run_reduction_outer(self, b: ir.IRBuilder, tag: str, order, sizes, ivs) -> None:
+        """Reduction dims outside some parallel dims: the accumulators live in a scratch buffer
+        (of the accumulator type) that the inner, contiguous loop updates."""
+        block = self.op.regions[0].block
+        acc_args = block.args[self.n_in :]
+        par = [d for d in range(len(self.iters)) if self.iters[d] == "parallel"]
+        out_maps = self.maps[self.n_in :]
+        accumulating = [k for k, m in enumerate(out_maps) if not is_pointwise(m)]
+        malloc = declare(self.fn.module, "malloc", PTR, [I64])
+        scratch = {}
+        for k in accumulating:
+            t = self.op.operands[self.n_in + k].type
+            nbytes = ir.Constant(I64, max(t.size * t.dtype.itemsize, 1))
+            scratch[k] = contiguous(b.call(malloc, [nbytes]), t)
+
+        def out_index(k):
+            return [emit_affine(b, e, ivs) for e in out_maps[k].results]
+
+        def start():
+            for k in accumulating:
+                scratch[k].store(b, out_index(k), self.inits[k].load(b, out_index(k)))
+
+        def step():
+            accs = []
+            for k, a in enumerate(acc_args):
+                src = scratch.get(k, self.inits[k])
+                accs.append(src.load(b, out_index(k)) if a.uses or k in scratch else None)
+            for k, v in enumerate(self.body(b, ivs, accs)):
+                (scratch[k] if k in scratch else self.outs[k]).store(b, out_index(k), v)
+
+        def finish():
+            finals = [scratch[k].load(b, out_index(k)) for k in accumulating]
+            if len(self.op.regions) == 2:
+                finals = self.epilogue(b, ivs, finals)
+            for k, v in zip(accumulating, finals, strict=True):
+                self.outs[k].store(b, out_index(k), v)
+
+        emit_nest(b, par, sizes, ivs, start, f"{tag}.start")
+        emit_nest(b, order, sizes, ivs, step, tag)
+        emit_nest(b, par, sizes, ivs, finish, f"{tag}.finish")
+        free = declare(self.fn.module, "free", ir.VoidType(), [PTR])
+        for buf in scratch.values():
+            b.call(free, [buf.ptr])
 
     def body(self, b: ir.IRBuilder, ivs, accs) -> list[ir.Value]:
         block = self.op.regions[0].block

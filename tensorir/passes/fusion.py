@@ -76,10 +76,24 @@ def _why_not(producer: Operation, result: OpResult, consumer: Operation) -> str 
         if user is not consumer and user.parent is _body(consumer):
             return "consumer reads the result at computed indices"
     others = [u for u, _ in result.uses if u is not consumer]
-    if others and any(op.name in EXPENSIVE for op in _body(producer).ops):
-        if not _can_side_output(result, consumer, others):
-            return f"result has {len(others)} other use(s) and the producer is expensive"
+    if others and _expensive(producer) and not _can_side_output(result, consumer, others):
+        return f"result has {len(others)} other use(s) and the producer is expensive"
     return None
+
+
+def _expensive(producer: Operation) -> bool:
+    return any(op.name in EXPENSIVE for op in _body(producer).ops)
+
+
+def extents(operands, maps, n: int) -> list[int | None]:
+    """Loop sizes a generic with these operands and maps has (see `loop_bounds`)."""
+    out: list[int | None] = [None] * n
+    for v, m in zip(operands, maps, strict=True):
+        for d, pos in m.bare_dim_positions().items():
+            size = v.type.shape[pos]
+            if size is not None and (out[d] is None or size < out[d]):
+                out[d] = size
+    return out
 
 
 def _can_side_output(result: OpResult, consumer: Operation, others) -> bool:
@@ -91,6 +105,10 @@ def _can_side_output(result: OpResult, consumer: Operation, others) -> bool:
     read = [m for m, v in zip(read, consumer.operands, strict=False) if v is result]
     if not read or not is_pointwise(read[0]):
         return False
+    n = len(consumer.attrs["iterator_types"])
+    sizes = extents(consumer.operands, consumer.attrs["indexing_maps"], n)
+    if [sizes[e.pos] for e in read[0].results] != list(result.type.shape):
+        return False  # the consumer visits only part of the result
     ops = consumer.parent.ops
     at = ops.index(consumer)
     return all(u.parent is consumer.parent and ops.index(u) > at for u in others)
@@ -151,15 +169,15 @@ def fuse(producer: Operation, consumer: Operation) -> Operation:
     slot = [unique.index(r) for r in reads_of]
     inputs = [v for v, _ in unique]
     maps = [m for _, m in unique] + list(c_maps[c_in:])
-    bare = set().union(*(m.bare_dim_positions() for m in maps))
-    if len(bare) < n_c:
-        raise ValueError("the fused loop's sizes would not follow from its operands")
     inits = list(consumer.operands[c_in:])
     iterators = list(consumer.attrs["iterator_types"])
-    side_output = any(u is not consumer for u, _ in result.uses)
+    # an expensive producer with other users is taken over; a cheap one is recomputed here
+    side_output = _expensive(producer) and any(u is not consumer for u, _ in result.uses)
     if side_output:  # the consumer also writes the producer's result, for its other users
         inits.append(producer.operands[p_in])
         maps.append(read_map)
+    if extents(inputs + inits, maps, n_c) != extents(consumer.operands, c_maps, n_c):
+        raise ValueError("the fused loop's sizes would not follow from its operands")
     c_block, p_block = _body(consumer), _body(producer)
 
     def body(b: Builder, *args):
@@ -283,6 +301,9 @@ def fuse_epilogue(producer: Operation, k: int, consumer: Operation) -> Operation
     slot = [unique.index(x) for x in reads]
     inits = list(producer.operands[p_in:])
     maps = [m for _, m in unique] + list(p_maps[p_in:])
+    inputs = [v for v, _ in unique]
+    if extents(inputs + inits, maps, n_p) != extents(producer.operands, p_maps, n_p):
+        raise ValueError("the fused loop's sizes would not follow from its operands")
     p_body, c_body = _body(producer), _body(consumer)
     p_epi = producer.regions[1].block if len(producer.regions) == 2 else None
     n_acc = len(inits)
@@ -307,9 +328,7 @@ def fuse_epilogue(producer: Operation, k: int, consumer: Operation) -> Operation
         return finals
 
     iters = list(producer.attrs["iterator_types"])
-    new = Builder.before(consumer).generic(
-        [v for v, _ in unique], inits, maps, iters, body, epilogue
-    )
+    new = Builder.before(consumer).generic(inputs, inits, maps, iters, body, epilogue)
     consumer.result.replace_all_uses_with(new[k])
     for j, old in enumerate(producer.results):
         if j != k:
@@ -336,7 +355,11 @@ def _fuse_epilogues(f: Function) -> None:
             k, consumer = found
             if not _movable_before(consumer, op):
                 continue
-            fused = fuse_epilogue(op, k, consumer)
+            try:
+                fused = fuse_epilogue(op, k, consumer)
+            except ValueError as e:
+                log.debug("not fusing %s into an epilogue: %s", consumer.loc, e)
+                continue
             log.debug("fused a consumer at %s into the epilogue of %s", consumer.loc, _where(fused))
             changed = True
             break

@@ -1,7 +1,8 @@
 """The one way frontend tests run traced code: trace, verify, execute, unflatten.
 
-Every numeric test goes through `run_traced`, so switching the executor (interpreter today,
-compiled code later) re-runs the whole suite on it.
+Every numeric test goes through `run_traced`, which runs the traced IR twice: in the reference
+interpreter (each op's numpy `eval`) and compiled (passes, fusion, LLVM), and checks that the
+two agree before the caller compares with numpy itself.
 """
 
 from __future__ import annotations
@@ -15,15 +16,26 @@ from tensorir.frontend import trace
 from tensorir.frontend.pytree import flatten
 from tensorir.interpreter import interpret
 from tensorir.ir import verify
+from tensorir.lower_llvm.engine import compile_function
 
 
 def run_traced(fn, *args, static_argnums=(), **kwargs):
-    """Trace `fn` on the arguments, verify the IR, run it, and return `fn`'s result structure."""
+    """Trace `fn` on the arguments, verify the IR, run it interpreted and compiled, check they
+    agree, and return the compiled result in `fn`'s result structure."""
     traced = trace(fn, args, kwargs, static_argnums=static_argnums)
     verify(traced.function)
+    flat_args = traced.flat_args(args, kwargs)
     with np.errstate(all="ignore"):
-        flat = interpret(traced.function, traced.flat_args(args, kwargs))
-    return traced.unflatten(flat)
+        interpreted = interpret(traced.function, flat_args)
+    exe = compile_function(trace(fn, args, kwargs, static_argnums=static_argnums).function)
+    compiled = exe(
+        *[
+            np.asarray(a, dtype=v.type.dtype.np)
+            for a, v in zip(flat_args, traced.function.args, strict=True)
+        ]
+    )
+    assert_same(traced.unflatten(compiled), traced.unflatten(interpreted))
+    return traced.unflatten(compiled)
 
 
 TOLERANCE = {np.dtype(np.float64): 1e-6, np.dtype(np.float32): 1e-5, np.dtype(np.float16): 2e-3}
