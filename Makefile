@@ -20,6 +20,7 @@ test: $(STAMP)
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
+	$(PY) benchmarks/kernels.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check tensorir tests benchmarks examples

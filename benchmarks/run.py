@@ -145,7 +145,7 @@ def main() -> None:
     )
     for name, d in compile_times():
         print(f"| {name} | {d['ops']} | {d['first_call'] * 1e3:.0f} | {d['import'] * 1e3:.0f} |")
-    print("\n## Kernels, one thread, unfused (fusion comes with the passes issue)\n")
+    print("\n## Kernels, one thread\n")
     print("| workload | numpy ms | tensorir ms | numpy / tensorir |\n| --- | --- | --- | --- |")
     for name, tn, tt in kernels():
         print(f"| {name} | {tn * 1e3:.2f} | {tt * 1e3:.2f} | {tn / tt:.2f}x |")

@@ -278,3 +278,18 @@ def assert_ulps(got: np.ndarray, expected: np.ndarray, ulps: int) -> None:
         f"{bad.sum()} values off by more than {ulps} ulp, e.g. got {got[finite][bad][:3]}, "
         f"numpy {expected[finite][bad][:3]}"
     )
+
+
+def test_dynamic_dims_take_loop_bounds_from_the_arrays():
+    """One compilation serves every length of a `?` dim: loop bounds are read at run time."""
+    t = T.TensorType((None, 4), T.f32)
+    f = Function("colmax", [t], [T.TensorType((4,), T.f32)])
+    b = Builder.at_end(f.body)
+    b.create("func.return", [b.op("tir.reduce_max", b.op("tir.exp", f.args[0]), axes=(0,))])
+    assert "tensor<?x4xf32>" in str(f)
+    exe = compile_function(f)
+    for n in (1, 5, 1000):
+        x = np.random.default_rng(n).random((n, 4)).astype(np.float32)
+        np.testing.assert_allclose(exe(x)[0], np.exp(x).max(axis=0), rtol=1e-6)
+    with pytest.raises(TypeError, match="shape"):
+        exe(np.ones((3, 5), np.float32))

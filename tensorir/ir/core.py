@@ -275,6 +275,11 @@ class Function(Operation):
     def set_result_types(self, types: list[Type]) -> None:
         self.attrs["function_type"] = FunctionType(self.type.inputs, tuple(types))
 
+    def __str__(self) -> str:
+        from .printer import print_function
+
+        return print_function(self)
+
 
 class Module:
     """A list of functions."""

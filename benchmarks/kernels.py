@@ -1,0 +1,101 @@
+"""Fused-kernel benchmarks of the passes issue, one thread: tensorir vs numpy vs numexpr, and the
+bandwidth each reaches against a STREAM triad measured in the same run (numba, one thread).
+
+Run: `python benchmarks/kernels.py` (part of `make bench`). Prints a markdown table.
+"""
+
+from __future__ import annotations
+
+import os
+
+os.environ.setdefault("NUMEXPR_MAX_THREADS", "1")  # one thread for every peer
+
+import timeit  # noqa: E402
+
+import numba  # noqa: E402
+import numpy as np  # noqa: E402
+
+import tensorir  # noqa: E402
+
+try:
+    import numexpr as ne
+
+    ne.set_num_threads(1)
+except ImportError:  # an optional peer
+    ne = None
+
+
+def best(fn, *args, repeat=7) -> float:
+    fn(*args)
+    n, _ = timeit.Timer(lambda: fn(*args)).autorange()
+    return min(timeit.repeat(lambda: fn(*args), number=n, repeat=repeat)) / n
+
+
+@numba.njit(cache=False)
+def _triad(a, b, c, s):
+    for i in range(a.size):
+        a[i] = b[i] + s * c[i]
+
+
+def stream_gbs() -> float:
+    n = 1 << 25
+    a, b, c = (np.ones(n, np.float32) for _ in range(3))
+    return 3 * a.nbytes / best(_triad, a, b, c, np.float32(3.0)) / 1e9
+
+
+def chain(a, b, c):
+    return a * b + c * np.exp(-a) - np.sqrt(np.abs(b)) + np.tanh(c)
+
+
+def softmax(x):
+    e = np.exp(x - x.max(axis=-1, keepdims=True))
+    return e / e.sum(axis=-1, keepdims=True)
+
+
+def layernorm(x):
+    mu = x.mean(axis=-1, keepdims=True)
+    var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
+    return (x - mu) / np.sqrt(var + 1e-5)
+
+
+def row_norm(x):
+    return (x - x.mean(axis=1, keepdims=True)) / x.max(axis=1, keepdims=True)
+
+
+CASES = [
+    # name, function, input shapes, bytes moved at best (inputs read once + output written)
+    ("elementwise chain 2^24", chain, [(1 << 24,)] * 3, "a*b + c*exp(-a) - sqrt(abs(b)) + tanh(c)"),
+    ("softmax 4096x1024", softmax, [(4096, 1024)], None),
+    ("layernorm 4096x1024", layernorm, [(4096, 1024)], None),
+    ("row normalization 4096x4096", row_norm, [(4096, 4096)], None),
+    ("sum axis=1 4096x4096", lambda x: x.sum(axis=1), [(4096, 4096)], "sum(x, axis=1)"),
+    ("sum axis=0 4096x4096", lambda x: x.sum(axis=0), [(4096, 4096)], "sum(x, axis=0)"),
+    ("sum all 4096x4096", lambda x: x.sum(), [(4096, 4096)], "sum(x)"),
+]
+
+
+def main() -> None:
+    rng = np.random.default_rng(0)
+    stream = stream_gbs()
+    print(f"STREAM triad (numba, 1 thread): {stream:.1f} GB/s\n")
+    print("| workload | numpy ms | numexpr ms | tensorir ms | numpy/tensorir | GB/s | of STREAM |")
+    print("| --- | --- | --- | --- | --- | --- | --- |")
+    for name, fn, shapes, expr in CASES:
+        args = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+        ours = tensorir.jit(fn)
+        np.testing.assert_allclose(ours(*args), fn(*args), rtol=2e-3, atol=2e-3)
+        t_np, t_ours = best(fn, *args), best(ours, *args)
+        t_ne = float("nan")
+        if ne is not None and expr is not None:
+            names = dict(zip("abc" if len(args) == 3 else "x", args, strict=False))
+            t_ne = best(lambda: ne.evaluate(expr, local_dict=names))
+        moved = sum(a.nbytes for a in args) + ours(*args).nbytes
+        gbs = moved / t_ours / 1e9
+        print(
+            f"| {name} | {t_np * 1e3:.2f} | {t_ne * 1e3:.2f} | {t_ours * 1e3:.2f} | "
+            f"{t_np / t_ours:.2f}x | {gbs:.1f} | {gbs / stream:.0%} |"
+        )
+
+
+if __name__ == "__main__":
+    main()
