@@ -9,13 +9,26 @@ array([3., 4.])
 import importlib
 
 __version__ = "0.1.0"
-__all__ = ["JitFunction", "Lowered", "compile_function", "jit", "numpy"]
+__all__ = [
+    "JitFunction", "Lowered", "compile_function", "custom_vjp", "grad", "hessian", "jacfwd",
+    "jacobian", "jacrev", "jit", "jvp", "numpy", "stop_gradient", "value_and_grad", "vjp",
+]  # fmt: skip
 
 _LAZY = {
     "jit": "tensorir.frontend.jit",
     "JitFunction": "tensorir.frontend.jit",
     "Lowered": "tensorir.frontend.jit",
     "compile_function": "tensorir.lower_llvm.engine",
+    "custom_vjp": "tensorir.autodiff",
+    "grad": "tensorir.autodiff",
+    "hessian": "tensorir.autodiff",
+    "jacfwd": "tensorir.autodiff",
+    "jacobian": "tensorir.autodiff",
+    "jacrev": "tensorir.autodiff",
+    "jvp": "tensorir.autodiff",
+    "stop_gradient": "tensorir.autodiff",
+    "value_and_grad": "tensorir.autodiff",
+    "vjp": "tensorir.autodiff",
 }
 
 

@@ -33,6 +33,7 @@ from .errors import TraceError
 from .trace import _split as split_static
 from .trace import _static_positions as static_positions
 from .trace import trace
+from .tracer import current
 
 _SCALARS = {bool: np.bool_, int: np.int64, float: np.float64}
 
@@ -132,6 +133,8 @@ class JitFunction:
             self._params = []
 
     def __call__(self, *args, **kwargs):
+        if current() is not None:  # called while tracing (e.g. inside grad or another jit)
+            return self._fn(*args, **kwargs)
         if self._simple and not kwargs:
             # the hot path: a cache hit on positional arrays costs one key build and a lookup.
             # type(a) in the key keeps numpy scalars and ndarray subclasses off this path.

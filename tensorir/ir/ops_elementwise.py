@@ -1,18 +1,43 @@
 """Elementwise ops: one table row declares both the tensor op `tir.X` and its scalar twin `s.X`.
 
-A row is (name, arity, dtype class, result kind, numpy reference). The tensor op's operands all
-have one type (the frontend inserts casts and broadcasts first, as numpy's ufunc loops do); the
-scalar op is what `tir.generic` bodies compute with, and what the backends lower.
+A row is (name, arity, dtype class, result kind, numpy reference, doc, derivative). The tensor
+op's operands all have one type (the frontend inserts casts and broadcasts first, as numpy's ufunc
+loops do); the scalar op is what `tir.generic` bodies compute with, and what the backends lower.
+
+The derivative maps `Sym`s (operands..., result r) to the partial derivative of r by each operand,
+in tir ops: one value for a unary op, a pair for a binary one. `None` is a zero partial and
+`1` / `-1` mark linear operands, so add and neg cost no multiplication. `derivative.from_partials`
+makes the vjp and jvp rules from it. Rows without one (integer and bool ops) never carry a
+(co)tangent.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from typing import NamedTuple
 
 import numpy as np
 
 from . import types as T
+from .derivative import (
+    cast,
+    cos,
+    cosh,
+    deflinear,
+    eq,
+    exp,
+    floor,
+    from_partials,
+    gt,
+    log,
+    sign,
+    sin,
+    sinh,
+    sqrt,
+    where,
+    zeros,
+)
 from .opdef import Attr, IRTypeError, OpDef, register
 
 
@@ -75,45 +100,103 @@ class Row(NamedTuple):
     result: str  # "same" or "bool"
     ref: object  # numpy reference on equal-dtype operands
     doc: str
+    d: Callable | None = None  # (operands..., result) -> partial derivative(s)
+
+
+def _d_pow(x, y, r):
+    # 0 ** 0 has slope 0 in x (not 0 * 0 ** -1 = NaN), as JAX defines it; x = 0 reads log(1) = 0
+    # in y's partial: 0 ** y is flat in y wherever it is finite
+    return where(eq(y, 0), 0, y * x ** (y - 1)), log(where(eq(x, 0), 1, x)) * r
+
+
+def _d_arctan2(x, y, r):
+    return y / (x * x + y * y), -x / (x * x + y * y)
+
+
+def _zero(*xs):
+    """Piecewise constant: zero slope almost everywhere."""
+    return (None,) * (len(xs) - 1)
+
+
+def _d_log1p(x, r):
+    return 1 / (1 + x)
+
+
+def _d_arccos(x, r):
+    return -1 / sqrt(1 - x * x)
+
+
+def _d_erf(x, r):
+    return 2 / math.sqrt(math.pi) * exp(-x * x)
+
+
+def _d_add(x, y, r):
+    return 1, 1
+
+
+def _d_mod(x, y, r):
+    return 1, -floor(x / y)
+
+
+# a tie splits the slope evenly, as in JAX: then the two partials sum to 1, and symmetric
+# forms stay exact at their kinks (|x| = max(x, -x) has slope 0 at 0, as sign(0) says)
+def _d_max(x, y, r):
+    p = where(eq(x, y), 0.5, cast(gt(x, y), x))
+    return p, 1 - p
+
+
+def _d_min(x, y, r):
+    p = where(eq(x, y), 0.5, cast(gt(y, x), x))
+    return p, 1 - p
 
 
 ROWS = [
-    Row("neg", 1, "numidx", "same", np.negative, "-x (wrapping for integers)"),
-    Row("abs", 1, "num", "same", np.absolute, "|x|"),
-    Row("sign", 1, "num", "same", np.sign, "-1, 0 or 1; NaN stays NaN"),
-    Row("exp", 1, "float", "same", np.exp, "e**x"),
-    Row("log", 1, "float", "same", np.log, "natural logarithm"),
-    Row("log1p", 1, "float", "same", np.log1p, "log(1 + x), accurate near 0"),
-    Row("expm1", 1, "float", "same", np.expm1, "exp(x) - 1, accurate near 0"),
-    Row("sqrt", 1, "float", "same", np.sqrt, "square root"),
-    Row("cbrt", 1, "float", "same", np.cbrt, "cube root"),
-    Row("sin", 1, "float", "same", np.sin, "sine"),
-    Row("cos", 1, "float", "same", np.cos, "cosine"),
-    Row("tan", 1, "float", "same", np.tan, "tangent"),
-    Row("tanh", 1, "float", "same", np.tanh, "hyperbolic tangent"),
-    Row("sinh", 1, "float", "same", np.sinh, "hyperbolic sine"),
-    Row("cosh", 1, "float", "same", np.cosh, "hyperbolic cosine"),
-    Row("arcsin", 1, "float", "same", np.arcsin, "inverse sine"),
-    Row("arccos", 1, "float", "same", np.arccos, "inverse cosine"),
-    Row("arctan", 1, "float", "same", np.arctan, "inverse tangent"),
-    Row("erf", 1, "float", "same", _erf, "error function"),
-    Row("floor", 1, "float", "same", np.floor, "round toward -inf"),
-    Row("ceil", 1, "float", "same", np.ceil, "round toward +inf"),
-    Row("round", 1, "float", "same", np.rint, "round half to even"),
+    Row("neg", 1, "numidx", "same", np.negative, "-x (wrapping for integers)", lambda x, r: -1),
+    Row("abs", 1, "num", "same", np.absolute, "|x|", lambda x, r: sign(x)),
+    Row("sign", 1, "num", "same", np.sign, "-1, 0 or 1; NaN stays NaN", _zero),
+    Row("exp", 1, "float", "same", np.exp, "e**x", lambda x, r: r),
+    Row("log", 1, "float", "same", np.log, "natural logarithm", lambda x, r: 1 / x),
+    Row("log1p", 1, "float", "same", np.log1p, "log(1 + x), accurate near 0", _d_log1p),
+    Row("expm1", 1, "float", "same", np.expm1, "exp(x) - 1, accurate near 0", lambda x, r: r + 1),
+    Row("sqrt", 1, "float", "same", np.sqrt, "square root", lambda x, r: 0.5 / r),
+    Row("cbrt", 1, "float", "same", np.cbrt, "cube root", lambda x, r: 1 / (3 * r * r)),
+    Row("sin", 1, "float", "same", np.sin, "sine", lambda x, r: cos(x)),
+    Row("cos", 1, "float", "same", np.cos, "cosine", lambda x, r: -sin(x)),
+    Row("tan", 1, "float", "same", np.tan, "tangent", lambda x, r: 1 + r * r),
+    Row("tanh", 1, "float", "same", np.tanh, "hyperbolic tangent", lambda x, r: 1 - r * r),
+    Row("sinh", 1, "float", "same", np.sinh, "hyperbolic sine", lambda x, r: cosh(x)),
+    Row("cosh", 1, "float", "same", np.cosh, "hyperbolic cosine", lambda x, r: sinh(x)),
+    Row("arcsin", 1, "float", "same", np.arcsin, "inverse sine", lambda x, r: 1 / sqrt(1 - x * x)),
+    Row("arccos", 1, "float", "same", np.arccos, "inverse cosine", _d_arccos),
+    Row("arctan", 1, "float", "same", np.arctan, "inverse tangent", lambda x, r: 1 / (1 + x * x)),
+    Row("erf", 1, "float", "same", _erf, "error function", _d_erf),
+    Row("floor", 1, "float", "same", np.floor, "round toward -inf", _zero),
+    Row("ceil", 1, "float", "same", np.ceil, "round toward +inf", _zero),
+    Row("round", 1, "float", "same", np.rint, "round half to even", _zero),
     Row("isnan", 1, "float", "bool", np.isnan, "x is NaN"),
     Row("isinf", 1, "float", "bool", np.isinf, "x is +-inf"),
     Row("isfinite", 1, "float", "bool", np.isfinite, "x is neither NaN nor inf"),
     Row("not", 1, "intbool", "same", np.invert, "bitwise not; logical not for bool"),
-    Row("add", 2, "numidx", "same", np.add, "x + y (wrapping for integers)"),
-    Row("sub", 2, "numidx", "same", np.subtract, "x - y"),
-    Row("mul", 2, "numidx", "same", np.multiply, "x * y"),
-    Row("div", 2, "float", "same", np.true_divide, "x / y"),
-    Row("floordiv", 2, "numidx", "same", np.floor_divide, "floor(x / y); integer x // 0 is 0"),
-    Row("mod", 2, "numidx", "same", np.remainder, "x - floor(x / y) * y; sign of y"),
-    Row("pow", 2, "num", "same", _pow, "x ** y"),
-    Row("max", 2, "any", "same", np.maximum, "maximum, NaN-propagating"),
-    Row("min", 2, "any", "same", np.minimum, "minimum, NaN-propagating"),
-    Row("arctan2", 2, "float", "same", np.arctan2, "angle of (x=y, y=x) with the right quadrant"),
+    Row("add", 2, "numidx", "same", np.add, "x + y (wrapping for integers)", _d_add),
+    Row("sub", 2, "numidx", "same", np.subtract, "x - y", lambda x, y, r: (1, -1)),
+    Row("mul", 2, "numidx", "same", np.multiply, "x * y", lambda x, y, r: (y, x)),
+    Row("div", 2, "float", "same", np.true_divide, "x / y", lambda x, y, r: (1 / y, -r / y)),
+    Row(
+        "floordiv", 2, "numidx", "same", np.floor_divide, "floor(x / y); integer x // 0 is 0", _zero
+    ),
+    Row("mod", 2, "numidx", "same", np.remainder, "x - floor(x / y) * y; sign of y", _d_mod),
+    Row("pow", 2, "num", "same", _pow, "x ** y", _d_pow),
+    Row("max", 2, "any", "same", np.maximum, "maximum, NaN-propagating", _d_max),
+    Row("min", 2, "any", "same", np.minimum, "minimum, NaN-propagating", _d_min),
+    Row(
+        "arctan2",
+        2,
+        "float",
+        "same",
+        np.arctan2,
+        "angle of (x=y, y=x) with the right quadrant",
+        _d_arctan2,
+    ),
     Row("and", 2, "intbool", "same", np.bitwise_and, "bitwise and; logical and for bool"),
     Row("or", 2, "intbool", "same", np.bitwise_or, "bitwise or; logical or for bool"),
     Row("xor", 2, "intbool", "same", np.bitwise_xor, "bitwise xor; logical xor for bool"),
@@ -170,6 +253,7 @@ def _elementwise_to_generic(b, op):
 
 
 for _row in ROWS:
+    _vjp, _jvp = from_partials(_row.d) if _row.d is not None else (None, None)
     for _prefix, _tensor in (("tir.", True), ("s.", False)):
         register(
             OpDef(
@@ -179,6 +263,8 @@ for _row in ROWS:
                 traits=frozenset({"pure", "elementwise"}),
                 eval=_eval(_row),
                 to_generic=_elementwise_to_generic if _tensor else None,
+                vjp=_vjp if _tensor else None,
+                jvp=_jvp if _tensor else None,
                 doc=_row.doc,
             )
         )
@@ -238,3 +324,18 @@ for _prefix, _tensor in (("tir.", True), ("s.", False)):
             doc="convert to another element type with numpy's astype semantics",
         )
     )
+
+
+def _select_transpose(b, op, ct):
+    c, x, _ = op.operands
+    zero = zeros(b, ct.type)
+    return [None, b.op("tir.select", c, ct, zero), b.op("tir.select", c, zero, ct)]
+
+
+def _cast_transpose(b, op, ct):
+    # only float -> float casts carry a cotangent; it goes back in the operand's precision
+    return [b.op("tir.cast", ct, dtype=op.operands[0].type.dtype)]
+
+
+deflinear("tir.select", _select_transpose, linear=(1, 2))
+deflinear("tir.cast", _cast_transpose)

@@ -3,6 +3,10 @@ rule, numpy reference and its rewrite into `tir.generic` (loops described by ind
 
 Movement ops (broadcast, transpose, slice, reshape) become indexing maps, never loops of their
 own once fused; data-dependent reads (gather, concatenate, pad) use `s.extract` in the body.
+
+Derivative rules sit beside each op (see `derivative.py`). Linear ops give only their transpose
+(`deflinear`); broadcast's transpose is the one place a cotangent is summed back to its
+source's shape.
 """
 
 from __future__ import annotations
@@ -13,7 +17,9 @@ from . import affine as A
 from . import types as T
 from .affine import AffineMap
 from .core import DenseAttr
-from .opdef import Attr, IRTypeError, OpDef, register
+from .derivative import Sym, add, cast, deflinear, eq, where, zeros
+from .inline import inline
+from .opdef import REGISTRY, Attr, IRTypeError, OpDef, register
 
 INTS = (int,)
 TUPLE = (tuple,)
@@ -54,8 +60,6 @@ def defop(name: str, num_operands, attrs=None, traits=("pure",), doc=""):
 
 
 def impl(name: str, field: str):
-    from .opdef import REGISTRY
-
     def wrap(fn):
         setattr(REGISTRY[name], field, fn)
         return fn
@@ -150,6 +154,22 @@ def _broadcast_generic(b, op):
     return _copy_generic(b, x, op.result.type, AffineMap(len(shape), exprs))
 
 
+def _broadcast_transpose(b, op, ct):
+    # un-broadcasting: sum over the new dims and the stretched size-1 dims, then put the 1s back
+    (x,) = op.operands
+    shape, dims = op.attrs["shape"], op.attrs["dims"]
+    stretched = {d for i, d in enumerate(dims) if x.type.shape[i] == 1 and shape[d] != 1}
+    axes = tuple(d for d in range(len(shape)) if d not in dims or d in stretched)
+    return [_reshaped(b, b.op("tir.reduce_sum", ct, axes=axes) if axes else ct, x.type.shape)]
+
+
+def _reshaped(b, v, shape):
+    return v if v.type.shape == tuple(shape) else b.op("tir.reshape", v, shape=tuple(shape))
+
+
+deflinear("tir.broadcast", _broadcast_transpose)
+
+
 def _copy_generic(b, x, out_type, in_map):
     """out[d] = x[in_map(d)]: every movement op is this with its own map."""
     out = b.empty(out_type)
@@ -181,6 +201,14 @@ def _transpose_generic(b, op):
     for i, p in enumerate(perm):
         inv[p] = i
     return _copy_generic(b, op.operands[0], op.result.type, AffineMap.select(len(perm), inv))
+
+
+def _transpose_transpose(b, op, ct):
+    perm = op.attrs["perm"]
+    return [b.op("tir.transpose", ct, perm=tuple(perm.index(i) for i in range(len(perm))))]
+
+
+deflinear("tir.transpose", _transpose_transpose)
 
 
 @defop("tir.reshape", 1, {"shape": TUPLE})
@@ -227,6 +255,9 @@ def _reshape_generic(b, op):
     return _copy_generic(b, x, op.result.type, AffineMap(len(out_shape), tuple(exprs)))
 
 
+deflinear("tir.reshape", lambda b, op, ct: [_reshaped(b, ct, op.operands[0].type.shape)])
+
+
 @defop("tir.slice", 1, {"starts": TUPLE, "steps": TUPLE, "sizes": TUPLE})
 def _slice(types, attrs):
     """out[i] = x[starts + i * steps] for i < sizes (steps may be negative)."""
@@ -264,6 +295,13 @@ def _slice_generic(b, op):
         for i, (st, sp) in enumerate(zip(op.attrs["starts"], op.attrs["steps"], strict=True))
     )
     return _copy_generic(b, op.operands[0], op.result.type, AffineMap(len(exprs), exprs))
+
+
+def _slice_transpose(b, op, ct):
+    return [b.op("tir.insert_slice", zeros(b, op.operands[0].type), ct, **op.attrs)]
+
+
+deflinear("tir.slice", _slice_transpose)
 
 
 @defop("tir.insert_slice", 2, {"starts": TUPLE, "steps": TUPLE, "sizes": TUPLE})
@@ -306,6 +344,17 @@ def _insert_slice_generic(b, op):
     out = b.empty(t)
     ident = AffineMap.identity(t.rank)
     return b.generic([x], [out], [ident, ident], ["parallel"] * t.rank, body)
+
+
+def _insert_slice_transpose(b, op, ct):
+    v = op.operands[1]
+    return [
+        b.op("tir.insert_slice", ct, zeros(b, v.type), **op.attrs),
+        b.op("tir.slice", ct, **op.attrs),
+    ]
+
+
+deflinear("tir.insert_slice", _insert_slice_transpose)
 
 
 def _idx(bb, value: int):
@@ -377,6 +426,18 @@ def _concatenate_generic(b, op):
     return b.generic([], [b.empty(t)], [AffineMap.identity(t.rank)], ["parallel"] * t.rank, body)
 
 
+def _concatenate_transpose(b, op, ct):
+    axis, t, out, offset = op.attrs["axis"], ct.type, [], 0
+    for v in op.operands:
+        starts = tuple(offset if d == axis else 0 for d in range(t.rank))
+        out.append(b.op("tir.slice", ct, starts=starts, steps=(1,) * t.rank, sizes=v.type.shape))
+        offset += v.type.shape[axis]
+    return out
+
+
+deflinear("tir.concatenate", _concatenate_transpose)
+
+
 @defop("tir.pad", 2, {"low": TUPLE, "high": TUPLE})
 def _pad(types, attrs):
     """x surrounded by low[i] / high[i] copies of the 0-d `value` along each dim."""
@@ -423,6 +484,20 @@ def _pad_generic(b, op):
     return b.generic(
         [value], [b.empty(t)], [AffineMap(n, ()), AffineMap.identity(n)], ["parallel"] * n, body
     )
+
+
+def _pad_transpose(b, op, ct):
+    # the padding value's cotangent is what falls outside the interior
+    x = op.operands[0]
+    every = tuple(range(x.type.rank))
+    inner = b.op(
+        "tir.slice", ct, starts=op.attrs["low"], steps=(1,) * x.type.rank, sizes=x.type.shape
+    )
+    total = b.op("tir.reduce_sum", ct, axes=every)
+    return [inner, b.op("tir.sub", total, b.op("tir.reduce_sum", inner, axes=every))]
+
+
+deflinear("tir.pad", _pad_transpose)
 
 
 # ---- reductions ---------------------------------------------------------------------------------
@@ -527,6 +602,56 @@ for _kind, (_combine, _ref, _ident) in REDUCTIONS.items():
     )
 
 
+def _unreduce(b, op, v):
+    """`v`, shaped like the reduction's result, broadcast back over the reduced axes."""
+    x, axes = op.operands[0], op.attrs["axes"]
+    dims = tuple(d for d in range(x.type.rank) if d not in axes)
+    return b.op("tir.broadcast", v, shape=x.type.shape, dims=dims)
+
+
+deflinear("tir.reduce_sum", lambda b, op, ct: [_unreduce(b, op, ct)])
+
+
+def _extremum_partial(b, op):
+    """d out / d x of max and min: the extremal elements share the slope equally (ties)."""
+    x = op.operands[0]
+    hit = b.op("tir.cast", b.op("tir.eq", x, _unreduce(b, op, op.result)), dtype=x.type.dtype)
+    count = b.op("tir.reduce_sum", hit, axes=op.attrs["axes"])
+    return b.op("tir.div", hit, _unreduce(b, op, count))
+
+
+def _prod_partial(b, op):
+    """d out / d x_i of a product is the product of the other factors, also where some are 0:
+    the quotient where none is 0, the product of the rest at a lone 0, else 0."""
+    x, axes = Sym(b, op.operands[0]), op.attrs["axes"]
+    zero = eq(x, 0)
+    safe = where(zero, 1, x)  # no division by 0, not even in the branch `where` discards
+
+    def unreduced(name, v):
+        return Sym(b, _unreduce(b, op, b.op(name, v.v, axes=axes)))
+
+    rest, zeros_ = unreduced("tir.reduce_prod", safe), unreduced("tir.reduce_sum", cast(zero, x))
+    return where(zero, where(eq(zeros_, 1), rest, 0), where(eq(zeros_, 0), rest / safe, 0)).v
+
+
+def _by_partial(name, partial):
+    """vjp = ct broadcast back times d out / d x; jvp = the sum of t * d out / d x."""
+
+    def vjp(b, op, ct):
+        return [b.op("tir.mul", _unreduce(b, op, ct), partial(b, op))]
+
+    def jvp(b, op, t):
+        return b.op("tir.reduce_sum", b.op("tir.mul", t, partial(b, op)), axes=op.attrs["axes"])
+
+    impl(name, "vjp")(vjp)
+    impl(name, "jvp")(jvp)
+
+
+_by_partial("tir.reduce_max", _extremum_partial)
+_by_partial("tir.reduce_min", _extremum_partial)
+_by_partial("tir.reduce_prod", _prod_partial)
+
+
 def _arg_infer(opname):
     def infer(types, attrs):
         t = _tensor(opname, types[0])
@@ -626,6 +751,28 @@ def _matmul_generic(b, op):
     return b.generic([x, y], [init], maps, ["parallel"] * (nb + 2) + ["reduction"], body)
 
 
+def _swap_last(b, v):
+    r = v.type.rank
+    return b.op("tir.transpose", v, perm=(*range(r - 2), r - 1, r - 2))
+
+
+@impl("tir.matmul", "vjp")
+def _matmul_vjp(b, op, ct):
+    x, y = op.operands
+    return [b.op("tir.matmul", ct, _swap_last(b, y)), b.op("tir.matmul", _swap_last(b, x), ct)]
+
+
+@impl("tir.matmul", "jvp")
+def _matmul_jvp(b, op, tx, ty):
+    # bilinear: the product rule
+    x, y = op.operands
+    return add(
+        b,
+        None if tx is None else b.op("tir.matmul", tx, y),
+        None if ty is None else b.op("tir.matmul", x, ty),
+    )
+
+
 # ---- indexing -----------------------------------------------------------------------------------
 
 
@@ -668,6 +815,20 @@ def _gather_generic(b, op):
     return b.generic([idx], [b.empty(res)], maps, ["parallel"] * n, body)
 
 
+def _gather_transpose(b, op, ct):
+    # as a take_along_axis with the indices broadcast over the other dims, whose transpose is
+    # scatter_add
+    x, idx = op.operands
+    axis, n = op.attrs["axis"], idx.type.size
+    flat = x.type.shape[:axis] + (n,) + x.type.shape[axis + 1 :]
+    along = b.op("tir.broadcast", _reshaped(b, idx, (n,)), shape=flat, dims=(axis,))
+    add_to = zeros(b, x.type)
+    return [b.op("tir.scatter_add", add_to, along, _reshaped(b, ct, flat), axis=axis), None]
+
+
+deflinear("tir.gather", _gather_transpose, linear=(0,))
+
+
 @defop("tir.take_along_axis", 2, {"axis": INTS})
 def _take_along(types, attrs):
     """out[..., i, ...] = x[..., idx[..., i, ...], ...] along `axis`; other dims equal."""
@@ -701,6 +862,14 @@ def _take_along_generic(b, op):
 
     ident = AffineMap.identity(n)
     return b.generic([idx], [b.empty(res)], [ident, ident], ["parallel"] * n, body)
+
+
+def _take_along_transpose(b, op, ct):
+    x, idx = op.operands
+    return [b.op("tir.scatter_add", zeros(b, x.type), idx, ct, axis=op.attrs["axis"]), None]
+
+
+deflinear("tir.take_along_axis", _take_along_transpose, linear=(0,))
 
 
 @defop("tir.scatter", 3)
@@ -739,6 +908,128 @@ def _scatter_generic(b, op):
         return [bb.op("s.select", hit, val, acc)]
 
     return b.generic([idx, v], [x], maps, ["parallel"] * r + ["reduction"], body)
+
+
+def _scatter_transpose(b, op, ct):
+    x, idx, v = op.operands
+    # row j of v survives only if no later j writes its row: scatter j itself and read back
+    # which j won each row
+    m = idx.type.shape[0]
+    j = b.op("tir.iota", shape=(m,), dtype=T.int64, dim=0)
+    winner = b.op("tir.scatter", b.constant(-1, T.TensorType(x.type.shape[:1], T.int64)), idx, j)
+    won = b.op("tir.eq", b.op("tir.gather", winner, idx, axis=0), j)
+    won = b.op("tir.broadcast", won, shape=v.type.shape, dims=(0,))
+    ct_v = b.op("tir.select", won, b.op("tir.gather", ct, idx, axis=0), zeros(b, v.type))
+    return [b.op("tir.scatter", ct, idx, zeros(b, v.type)), None, ct_v]
+
+
+deflinear("tir.scatter", _scatter_transpose, linear=(0, 2))
+
+
+@defop("tir.scatter_add", 3, {"axis": INTS})
+def _scatter_add(types, attrs):
+    """A copy of x plus v[..., i, ...] at x[..., idx[..., i, ...], ...] along `axis`; repeated
+    indices accumulate: the transpose of take_along_axis."""
+    x = _tensor("tir.scatter_add", types[0])
+    idx = _int_tensor("tir.scatter_add", types[1])
+    v = _tensor("tir.scatter_add", types[2])
+    axis = attrs["axis"]
+    if (
+        not 0 <= axis < x.rank
+        or idx.rank != x.rank
+        or v != idx.with_dtype(x.dtype)
+        or any(a != b for i, (a, b) in enumerate(zip(x.shape, idx.shape, strict=True)) if i != axis)
+    ):
+        raise IRTypeError(
+            f"tir.scatter_add: x {x}, indices {idx}, values {v} mismatch (axis {axis})"
+        )
+    return [x]
+
+
+@impl("tir.scatter_add", "eval")
+def _scatter_add_eval(args, attrs):
+    x, idx, v = args
+    axis = attrs["axis"]
+    out = x.copy()
+    at = list(np.indices(idx.shape, sparse=True))
+    at[axis] = np.where(idx < 0, idx + x.shape[axis], idx)
+    np.add.at(out, tuple(at), v)
+    return [out]
+
+
+@impl("tir.scatter_add", "to_generic")
+def _scatter_add_generic(b, op):
+    # out[.., k, ..] = x[.., k, ..] + sum over i of v[.., i, ..] where idx[.., i, ..] == k: a
+    # reduction over i whose accumulator starts as x, so no write is data-dependent
+    x, idx, v = op.operands
+    axis, r = op.attrs["axis"], x.type.rank
+    src = AffineMap.select(r + 1, [r if d == axis else d for d in range(r)])
+    maps = [src, src, AffineMap.select(r + 1, range(r))]
+
+    def body(bb, i, val, acc):
+        k = bb.op("s.wrap_index", i, size=x.type.shape[axis])
+        hit = bb.op("s.eq", k, bb.op("s.index", dim=axis))
+        return [bb.op("s.select", hit, bb.op("s.add", acc, val), acc)]
+
+    return b.generic([idx, v], [x], maps, ["parallel"] * r + ["reduction"], body)
+
+
+def _scatter_add_transpose(b, op, ct):
+    return [ct, None, b.op("tir.take_along_axis", ct, op.operands[1], axis=op.attrs["axis"])]
+
+
+deflinear("tir.scatter_add", _scatter_add_transpose, linear=(0, 2))
+
+
+# ---- differentiation --------------------------------------------------------------------------
+
+
+@defop("tir.stop_gradient", 1)
+def _stop_gradient(types, attrs):
+    """x itself, with a zero derivative: what flows through it is a constant to autodiff."""
+    return [_tensor("tir.stop_gradient", types[0])]
+
+
+impl("tir.stop_gradient", "eval")(lambda args, attrs: [args[0]])
+impl("tir.stop_gradient", "to_generic")(lambda b, op: [op.operands[0]])
+impl("tir.stop_gradient", "vjp")(lambda b, op, ct: [None])
+impl("tir.stop_gradient", "jvp")(lambda b, op, t: None)
+
+# The rules of `tir.custom_vjp_call`s, registered by `tensorir.custom_vjp` while tracing: each has
+# `function`, the traced forward (operands -> outputs, then the residuals the rule reads), and
+# `vjp(b, op, *cts)`, which traces the user's backward function.
+CUSTOM_RULES: list = []
+
+
+def _custom_rule(attrs):
+    if not 0 <= attrs["rule"] < len(CUSTOM_RULES):
+        raise IRTypeError(f"tir.custom_vjp_call: no rule {attrs['rule']} in this process")
+    return CUSTOM_RULES[attrs["rule"]]
+
+
+@defop("tir.custom_vjp_call", None, {"rule": INTS})
+def _custom_vjp_call(types, attrs):
+    """A call of a function with a user-defined vjp: its outputs, then its residuals."""
+    ftype = _custom_rule(attrs).function.type
+    if tuple(types) != ftype.inputs:
+        raise IRTypeError(f"tir.custom_vjp_call: operands ({types}) do not fit {ftype}")
+    return list(ftype.results)
+
+
+@impl("tir.custom_vjp_call", "eval")
+def _custom_vjp_call_eval(args, attrs):
+    from ..interpreter import interpret  # late: the interpreter imports this registry
+
+    return interpret(_custom_rule(attrs).function, args)
+
+
+@impl("tir.custom_vjp_call", "to_generic")
+def _custom_vjp_call_generic(b, op):
+    return inline(b, _custom_rule(op.attrs).function, op.operands)
+
+
+# no jvp: as in JAX, a custom vjp defines reverse mode only
+impl("tir.custom_vjp_call", "vjp")(lambda b, op, *cts: _custom_rule(op.attrs).vjp(b, op, *cts))
 
 
 # ---- the structured op --------------------------------------------------------------------------

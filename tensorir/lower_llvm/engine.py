@@ -144,7 +144,7 @@ class Executable:
         raise IndexError(self.errors[rc - 1])
 
 
-DEFAULT_PIPELINE = "generalize,fuse,dce"
+DEFAULT_PIPELINE = "canonicalize,cse,stabilize,canonicalize,cse,generalize,fuse,dce"
 
 
 def compile_function(

@@ -156,25 +156,27 @@ class GenericLowering:
         emit_nest(b, par, sizes, ivs, outer_point, tag)
 
     def _memory_order(self) -> list[int] | None:
-        """Loop dims in the memory order of the first input whose strides are all known (outer
-        to inner), or None. When its innermost dim is parallel, as in a sum over axis 0, putting
-        the reduction inside would walk memory with a stride."""
-        for k in range(self.n_in):
-            buf, m = self.ins[k], self.maps[k]
-            if not m.results or not all(isinstance(st, ir.Constant) for st in buf.strides):
-                continue
-            dims = [
-                (st.constant, e.pos)
+        """A loop order (outer to inner) whose innermost dim walks contiguous memory in the most
+        operands (results included; ties go to the first input), or None when no stride is
+        known. A sum over axis 0 or a matmul (i, k, j order) needs a parallel dim innermost:
+        putting the reduction inside would walk memory with a stride."""
+        votes: dict[int, int] = {}
+        first: int | None = None
+        for buf, m in zip(self.ins + self.outs, self.maps, strict=True):
+            unit = [
+                e.pos
                 for st, e in zip(buf.strides, m.results, strict=True)
-                if isinstance(e, A.Dim) and isinstance(st.constant, int) and st.constant > 0
+                if isinstance(e, A.Dim)
+                and isinstance(st, ir.Constant)
+                and st.constant == buf.dtype.itemsize
             ]
-            if not dims:
-                continue
-            seen = [d for _, d in sorted(dims, key=lambda x: -x[0])]
-            seen = list(dict.fromkeys(seen))
-            rest = [d for d in range(len(self.iters)) if d not in seen]
-            return rest + seen
-        return None
+            if unit:
+                votes[unit[-1]] = votes.get(unit[-1], 0) + 1
+                first = unit[-1] if first is None else first
+        if first is None:
+            return None
+        inner = max(votes, key=lambda d: (votes[d], d == first))
+        return [d for d in range(len(self.iters)) if d != inner] + [inner]
 
     def run_reduction_outer(self, b: ir.IRBuilder, tag: str, order, sizes, ivs) -> None:
         """Reduction dims outside some parallel dims: the accumulators live in a scratch buffer

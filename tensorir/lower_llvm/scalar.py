@@ -48,6 +48,25 @@ def declare(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -> 
     return fn
 
 
+class Target:
+    """How generated code calls math functions: LLVM intrinsics for single instructions, the
+    host's libm (vectorized through libmvec) for the rest. Other backends subclass it and
+    register it for their triple in `TARGETS`."""
+
+    def math(
+        self, module: ir.Module, name: str, ty: ir.Type, nargs: int, intrinsic: bool
+    ) -> ir.Function:
+        """The function computing `name` on `nargs` operands of float type `ty`."""
+        if intrinsic:
+            return declare(module, f"llvm.{name}.{_suffix(ty)}", ty, [ty] * nargs)
+        return declare_math(module, name + ("f" if ty == ir.FloatType() else ""), ty, nargs)
+
+
+HOST = Target()
+# by LLVM module triple; a module with any other triple is compiled for the host
+TARGETS: dict[str, Target] = {}
+
+
 class Ctx:
     """What an emitter may use: the builder, the module, loop indices, buffers, error reporting."""
 
@@ -55,6 +74,7 @@ class Ctx:
         self, builder: ir.IRBuilder, module: ir.Module, indices, buffer_of, report, combiners=()
     ):
         self.b, self.module = builder, module
+        self.target = TARGETS.get(module.triple, HOST)
         # float ops that only fold values into a reduction's accumulator: they may be
         # reassociated, which is what lets the loop vectorizer split the sum into lanes
         self.combiners = combiners
@@ -66,13 +86,8 @@ class Ctx:
         return ir.Constant(ty, value)
 
     def call_math(self, name: str, args: list[ir.Value], intrinsic: bool) -> ir.Value:
-        """Call `llvm.<name>.fNN` or libm `<name>[f]` on float operands."""
-        ty = args[0].type
-        if intrinsic:
-            fn = declare(self.module, f"llvm.{name}.{_suffix(ty)}", ty, [a.type for a in args])
-        else:
-            fname = name + ("f" if ty == ir.FloatType() else "")
-            fn = declare_math(self.module, fname, ty, len(args))
+        """Call math function `name` (an intrinsic or a libm name) on float operands."""
+        fn = self.target.math(self.module, name, args[0].type, len(args), intrinsic)
         return self.b.call(fn, args)
 
 
@@ -399,12 +414,19 @@ def convert(ctx: Ctx, x: ir.Value, src, dst) -> ir.Value:
             x = _round_to_odd_f32(ctx, x)
         return b.fptrunc(x, to)
     if s_float:
-        # saturating conversion: numpy leaves out-of-range results undefined; this keeps LLVM
-        # from treating them as poison
-        signed = isinstance(dst, T.IndexType) or dst.kind == "i"
-        sat = "llvm.fptosi.sat" if signed else "llvm.fptoui.sat"
-        name = f"{sat}.i{to.width}.{_suffix(x.type)}"
-        return b.call(declare(ctx.module, name, to, [x.type]), [x])
+        # As numpy on x86: convert to int64, then keep the low bits, so -1.0 -> uint8 is 255 and
+        # 200.0 -> int8 is -56. The saturating intrinsic keeps NaN and out-of-range values
+        # (undefined in numpy) from becoming LLVM poison; uint64 above 2**63 converts unsigned.
+        wide = b.call(
+            declare(ctx.module, f"llvm.fptosi.sat.i64.{_suffix(x.type)}", I64, [x.type]), [x]
+        )
+        if isinstance(dst, T.DType) and dst.kind == "u" and dst.bits == 64 and src.bits > 16:
+            big = b.fcmp_ordered(">=", x, ir.Constant(x.type, 2.0**63))
+            unsigned = b.call(
+                declare(ctx.module, f"llvm.fptoui.sat.i64.{_suffix(x.type)}", I64, [x.type]), [x]
+            )
+            return b.select(big, unsigned, wide)
+        return wide if to.width == 64 else b.trunc(wide, to)
     src_signed = isinstance(src, T.IndexType) or src.kind == "i"
     if d_float:
         return b.sitofp(x, to) if src_signed else b.uitofp(x, to)

@@ -92,4 +92,13 @@ def run_pipeline(module: Module, pipeline: str, verify_each: bool = True) -> Mod
 
 
 def _load_passes() -> None:
-    from . import dce, fusion, generalize  # noqa: F401  (registering imports)
+    from . import (  # noqa: F401  (registering imports)
+        autodiff,
+        canonicalize,
+        cse,
+        dce,
+        fold,
+        fusion,
+        generalize,
+        stabilize,
+    )

@@ -177,3 +177,10 @@ def test_traced_integer_indices():
 
     check(assign, x, 1)
     check(assign, x, np.int64(-2))
+
+
+def test_slices_feeding_other_ops():
+    # a slice from index 0 reads a prefix through the identity map: its loop extent must stay
+    x = np.arange(24.0).reshape(4, 6)
+    check(lambda a: (a[:2].sum(), a[:3, :2] * 2, a[:, :2].max(1), (a + 1)[:3].sum(0)), x)
+    check(lambda a: np.exp(a[:1]) + a[1:2], x)

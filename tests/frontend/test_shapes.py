@@ -144,7 +144,7 @@ def test_astype(data, src, dst, shape):
 def test_like(data, dtype, shape):
     x = data.draw(arrays(dtype, shape))
     check(
-        lambda a: (np.zeros_like(a), np.ones_like(a), np.full_like(a, 1), np.empty_like(a) * 0), x
+        lambda a: (np.zeros_like(a), np.ones_like(a), np.full_like(a, 1), np.empty_like(a).shape), x
     )
     check(lambda a: (np.zeros_like(a, dtype=np.float32), np.full_like(a, 2, shape=(2, 1))), x)
 
