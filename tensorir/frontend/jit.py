@@ -133,8 +133,6 @@ class JitFunction:
             self._params = []
 
     def __call__(self, *args, **kwargs):
-        if current() is not None:  # called while tracing (e.g. inside grad or another jit)
-            return self._fn(*args, **kwargs)
         if self._simple and not kwargs:
             # the hot path: a cache hit on positional arrays costs one key build and a lookup.
             # type(a) in the key keeps numpy scalars and ndarray subclasses off this path.
@@ -144,6 +142,8 @@ class JitFunction:
                 pass
             else:
                 return entry.run(*args)
+        if current() is not None:  # called while tracing (inside grad or another jit): inline
+            return self._fn(*args, **kwargs)
         key, leaves = self._signature(args, kwargs)
         entry = self._cache.get(key)
         if entry is None:

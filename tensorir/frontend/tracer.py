@@ -223,9 +223,15 @@ class Tracer:
     __hash__ = None
 
     def __pow__(self, other) -> Tracer:
-        # ndarray.__pow__ computes `** 2` as np.square, which types bools as int8, not int64
+        # ndarray.__pow__ takes numpy's fast paths for scalar exponents (fast_scalar_power):
+        # `** 2` is np.square (bools become int8, not int64), and for float arrays `** 0.5`,
+        # `** -1` and `** 1` are sqrt, reciprocal and positive, whose roundings differ from pow
         if type(other) is int and other == 2:
             return np.square(self)
+        if self.dtype.kind == "f" and type(other) in (int, float):
+            fast = {2: np.square, 0.5: np.sqrt, -1: np.reciprocal, 1: np.positive}.get(other)
+            if fast is not None:
+                return fast(self)
         return np.power(self, other)
 
     def __neg__(self) -> Tracer:

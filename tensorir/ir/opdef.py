@@ -85,7 +85,10 @@ def register(opdef: OpDef) -> OpDef:
 
 def lookup(name: str) -> OpDef:
     """The OpDef for `name`; raises KeyError naming the op if it is not registered."""
-    _load_dialects()
+    try:
+        return REGISTRY[name]
+    except KeyError:
+        _load_dialects()  # first use: the op modules register themselves on import
     try:
         return REGISTRY[name]
     except KeyError:

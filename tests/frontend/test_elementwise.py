@@ -215,3 +215,11 @@ def test_in_place_operators():
 )
 def test_in_place_errors_and_round(fn):
     check_or_raises(lambda a: fn(a.copy()), np.arange(-6, 6, 3, dtype=np.int32))
+
+
+def test_power_operator_takes_numpy_fast_paths():
+    # `a ** 0.5` is sqrt and `a ** -1` reciprocal in numpy, whose roundings differ from pow
+    x = np.array([-0.0, -np.inf, np.inf, 4.0, 3.0, 7.0, 1e-300, 0.1], np.float64)
+    check(lambda a: (a**0.5, a**-1, a**1, a**2.0, a**3, a**-1.0), x)
+    check(lambda a: (a**0.5, a**-1), x.astype(np.float32))
+    check(lambda a: (a**2, a**2.0), np.array([True, False]))
