@@ -156,10 +156,10 @@ class GenericLowering:
         emit_nest(b, par, sizes, ivs, outer_point, tag)
 
     def _memory_order(self) -> list[int] | None:
-        """A loop order (outer to inner) whose innermost dim walks contiguous memory in the most
-        operands (results included; ties go to the first input), or None when no stride is
-        known. A sum over axis 0 or a matmul (i, k, j order) needs a parallel dim innermost:
-        putting the reduction inside would walk memory with a stride."""
+        """A loop order (outer to inner) whose innermost dim walks contiguous memory for the most
+        data (operands and results, weighted by size; ties go to the first input), or None when
+        no stride is known. A sum over axis 0 or a matmul (i, k, j order) needs a parallel dim
+        innermost: putting the reduction inside would walk memory with a stride."""
         votes: dict[int, int] = {}
         first: int | None = None
         for buf, m in zip(self.ins + self.outs, self.maps, strict=True):
@@ -170,8 +170,11 @@ class GenericLowering:
                 and isinstance(st, ir.Constant)
                 and st.constant == buf.dtype.itemsize
             ]
-            if unit:
-                votes[unit[-1]] = votes.get(unit[-1], 0) + 1
+            if unit:  # weighted by the operand's size: a row vector read once per row is cheap
+                size = 1
+                for d in buf.shape:
+                    size *= d.constant if isinstance(d, ir.Constant) else 1024
+                votes[unit[-1]] = votes.get(unit[-1], 0) + size
                 first = unit[-1] if first is None else first
         if first is None:
             return None
