@@ -88,7 +88,7 @@ def main() -> None:
         t_ne = float("nan")
         if ne is not None and expr is not None:
             names = dict(zip("abc" if len(args) == 3 else "x", args, strict=False))
-            t_ne = best(lambda: ne.evaluate(expr, local_dict=names))
+            t_ne = best(lambda e=expr, d=names: ne.evaluate(e, local_dict=d))
         moved = sum(a.nbytes for a in args) + ours(*args).nbytes
         gbs = moved / t_ours / 1e9
         print(

@@ -10,8 +10,9 @@ import importlib
 
 __version__ = "0.1.0"
 __all__ = [
-    "JitFunction", "Lowered", "compile_function", "custom_vjp", "grad", "hessian", "jacfwd",
-    "jacobian", "jacrev", "jit", "jvp", "numpy", "stop_gradient", "value_and_grad", "vjp",
+    "Compiled", "JitFunction", "Lowered", "compile", "compile_function", "custom_vjp",
+    "export_mlir", "grad", "hessian", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "numpy",
+    "stop_gradient", "value_and_grad", "vjp",
 ]  # fmt: skip
 
 _LAZY = {
@@ -19,6 +20,9 @@ _LAZY = {
     "JitFunction": "tensorir.frontend.jit",
     "Lowered": "tensorir.frontend.jit",
     "compile_function": "tensorir.lower_llvm.engine",
+    "compile": "tensorir.aot",
+    "Compiled": "tensorir.aot",
+    "export_mlir": "tensorir.mlir_export",
     "custom_vjp": "tensorir.autodiff",
     "grad": "tensorir.autodiff",
     "hessian": "tensorir.autodiff",
