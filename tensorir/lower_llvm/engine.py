@@ -22,6 +22,7 @@ import time
 import llvmlite.binding as llvm
 import numpy as np
 
+from ..cache import compile_object
 from ..ir.core import Function, Module
 from ..passes.manager import PassManager
 from .codegen import Lowered, lower_function
@@ -78,18 +79,19 @@ class Executable:
     `llvm_ir` is the optimized LLVM IR that runs; `memory_stats()` reports the memory plan.
     """
 
-    def __init__(self, lowered: Lowered, in_types, out_types, contiguous_args, keep_text=True):
+    def __init__(self, lowered: Lowered, in_types, out_types, contiguous_args, pipeline: str):
         self.lowered = lowered
         self._ins = [
             (t.shape, t.dtype.np, c) for t, c in zip(in_types, contiguous_args, strict=True)
         ]
         self.llvm_ir_unoptimized = str(lowered.module)
-        mod = optimize(self.llvm_ir_unoptimized)
-        self.llvm_ir = str(mod) if keep_text else ""
-        self._asm_module = mod
+        # object code comes from the disk cache when this IR was compiled before (any process)
+        code = compile_object(self.llvm_ir_unoptimized, pipeline, "cpu")
+        self.llvm_ir = code.llvm_ir
+        self.cache_hit = code.hit
         with _lock:
             engine = _engine()
-            engine.add_module(mod)
+            engine.add_object_file(llvm.ObjectFileRef.from_data(code.obj))
             engine.finalize_object()
             addr = engine.get_function_address(lowered.name)
         n = len(lowered.module.globals[lowered.name].args)
@@ -100,7 +102,7 @@ class Executable:
 
     @property
     def asm(self) -> str:
-        return host_target_machine().emit_assembly(self._asm_module)
+        return host_target_machine().emit_assembly(llvm.parse_assembly(self.llvm_ir))
 
     def memory_stats(self) -> dict:
         """Intermediate buffers: how many, their total bytes, the peak bytes live at once, and
@@ -165,7 +167,7 @@ def compile_function(
     name = name or f"tensorir_{g.sym_name}_{next(_names)}"
     lowered = lower_function(g, name, contiguous_args)
     t0 = time.perf_counter()
-    exe = Executable(lowered, g.type.inputs, g.type.results, contiguous_args)
+    exe = Executable(lowered, g.type.inputs, g.type.results, contiguous_args, pipeline)
     exe.generic_function = g
     exe.timings = {**pm.timings, "llvm": time.perf_counter() - t0}
     return exe

@@ -85,3 +85,38 @@ def test_default_location_is_the_user_cache_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("TENSORIR_CACHE_DIR", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     assert cache.cache_dir() == tmp_path / ".cache" / "tensorir"
+
+
+JIT_SCRIPT = """
+import json, numpy as np, tensorir
+from tensorir import cache
+f = tensorir.jit(lambda x: np.tanh(x) @ x.T + 1.0)
+x = np.linspace(-1, 1, 12).reshape(3, 4)
+out = f(x)
+print(json.dumps({"stats": cache.STATS, "out": out.tolist()}))
+"""
+
+
+def test_jit_reuses_code_compiled_by_another_process(tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    env = {**os.environ, "TENSORIR_CACHE_DIR": str(tmp_path)}
+    runs = [
+        json.loads(
+            subprocess.run(
+                [sys.executable, "-c", JIT_SCRIPT],
+                env=env,
+                capture_output=True,
+                text=True,
+                check=True,
+            ).stdout
+        )
+        for _ in range(2)
+    ]
+    assert runs[0]["stats"]["compiles"] == 1 and runs[0]["stats"]["hits"] == 0
+    assert runs[1]["stats"]["compiles"] == 0 and runs[1]["stats"]["hits"] == 1
+    assert runs[0]["out"] == runs[1]["out"]
+    x = np.linspace(-1, 1, 12).reshape(3, 4)
+    np.testing.assert_allclose(runs[1]["out"], np.tanh(x) @ x.T + 1.0, rtol=1e-12)

@@ -1,4 +1,4 @@
-"""Every test here compiles into a private disk cache, never the user's."""
+"""Every test compiles into a private disk cache, never the user's."""
 
 import os
 
