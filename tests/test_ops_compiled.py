@@ -127,12 +127,20 @@ def test_select_each_dtype():
         check("tir.select", [rng.integers(0, 2, 6).astype(bool), a, b])
 
 
-@pytest.mark.parametrize("kind", ["sum", "prod", "max", "min"])
-@pytest.mark.parametrize("dtype", [T.f32, T.f64, T.int32, T.uint8, T.bool_, T.f16, T.int64])
+# bool sums and products are not IR ops: numpy counts bools as integers, so the frontend casts
+REDUCTION_CASES = [
+    (kind, dtype)
+    for kind in ("sum", "prod", "max", "min")
+    for dtype in (T.f32, T.f64, T.int32, T.uint8, T.bool_, T.f16, T.int64)
+    if not (dtype.is_bool and kind in ("sum", "prod"))
+]
+
+
+@pytest.mark.parametrize(
+    ("kind", "dtype"), REDUCTION_CASES, ids=[f"{k}-{d}" for k, d in REDUCTION_CASES]
+)
 @pytest.mark.parametrize("axes", [(), (0,), (1,), (2,), (0, 2), (0, 1, 2)])
 def test_reductions(kind, dtype, axes):
-    if dtype.is_bool and kind in ("sum", "prod"):
-        pytest.skip("numpy sums bools as integers: the frontend casts first")
     rng = np.random.default_rng(3)
     x = values(dtype, (3, 4, 5), rng)
     if dtype.is_float:
