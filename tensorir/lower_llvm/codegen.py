@@ -15,6 +15,7 @@ from llvmlite import ir
 
 from ..ir import types as T
 from ..ir.core import Function, Operation, Value
+from . import blas
 from .buffers import Buffer, contiguous, splat
 from .loops import GenericLowering, emit_nest
 from .memplan import MemoryPlan, plan
@@ -179,7 +180,9 @@ class _FunctionLowering:
         for r in op.results:
             self.buffers[r] = class_buffer(r)
             outs.append(self.buffers[r])
-        GenericLowering(op, ins, inits, outs, self).run(self.b, tag)
+        lowering = GenericLowering(op, ins, inits, outs, self)
+        if not blas.try_lower(lowering, self.b, tag):
+            lowering.run(self.b, tag)
 
     def copy(self, src: Buffer, dst: Buffer, tag: str) -> None:
         """dst[...] = src[...] elementwise."""
