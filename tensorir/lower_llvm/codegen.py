@@ -37,8 +37,9 @@ class Lowered:
 
 
 class _FunctionLowering:
-    def __init__(self, f: Function, name: str, contiguous_args: list[bool]):
+    def __init__(self, f: Function, name: str, contiguous_args: list[bool], use_blas: bool):
         self.f = f
+        self.use_blas = use_blas
         self.module = ir.Module(name=name)
         n_res = len(f.type.results)
         fnty = ir.FunctionType(I32, [PTR] * (len(f.args) + n_res))
@@ -181,7 +182,7 @@ class _FunctionLowering:
             self.buffers[r] = class_buffer(r)
             outs.append(self.buffers[r])
         lowering = GenericLowering(op, ins, inits, outs, self)
-        if not blas.try_lower(lowering, self.b, tag):
+        if not (self.use_blas and blas.try_lower(lowering, self.b, tag)):
             lowering.run(self.b, tag)
 
     def copy(self, src: Buffer, dst: Buffer, tag: str) -> None:
@@ -228,7 +229,11 @@ class _AliasScopes:
         return buf
 
 
-def lower_function(f: Function, name: str, contiguous_args: list[bool]) -> Lowered:
+def lower_function(
+    f: Function, name: str, contiguous_args: list[bool], use_blas: bool = True
+) -> Lowered:
     """LLVM IR for generalized function `f`, entry named `name`; `contiguous_args[i]` says
-    argument i is a C-contiguous array (so its strides are compile-time constants)."""
-    return _FunctionLowering(f, name, contiguous_args).lower()
+    argument i is a C-contiguous array (so its strides are compile-time constants).
+    `use_blas=False` keeps matmuls in generated loops: code that must not depend on numpy's
+    bundled BLAS library (a standalone shared library) needs that."""
+    return _FunctionLowering(f, name, contiguous_args, use_blas).lower()

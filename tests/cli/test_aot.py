@@ -204,3 +204,21 @@ def test_numba_calls_the_c_entry_point():
     rc, out, _ = relu_layer(x, w, b)
     assert rc == 0
     np.testing.assert_allclose(out, np.maximum(x @ w + b, 0), rtol=1e-6)
+
+
+def test_shared_library_with_a_matmul_is_self_contained(tmp_path):
+    """Big matmuls call numpy's BLAS under jit; a saved library must load without numpy."""
+    import ctypes
+
+    m = parse_module(
+        """func.func @mm(%arg0: tensor<64x64xf32>, %arg1: tensor<64x64xf32>) -> tensor<64x64xf32> {
+  %0 = "tir.matmul"(%arg0, %arg1) : (tensor<64x64xf32>, tensor<64x64xf32>) -> tensor<64x64xf32>
+  "func.return"(%0) : (tensor<64x64xf32>) -> ()
+}"""
+    )
+    compiled = tensorir.compile(m)
+    path = tmp_path / "libmm.so"
+    compiled.save(str(path))
+    ctypes.CDLL(str(path))  # raises on an unresolved symbol
+    a = np.random.default_rng(0).random((64, 64)).astype(np.float32)
+    np.testing.assert_allclose(compiled(a, a.T.copy()), a @ a.T, rtol=1e-5)
