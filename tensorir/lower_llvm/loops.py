@@ -21,8 +21,16 @@ from .scalar import EMIT, I64, Ctx, declare, ll_type
 PTR = ir.PointerType()
 
 
-def emit_loop(b: ir.IRBuilder, n: ir.Value, body: Callable[[ir.Value], None], name: str) -> None:
-    """for (i = 0; i < n; i++) body(i), leaving the builder after the loop."""
+def emit_loop(
+    b: ir.IRBuilder,
+    n: ir.Value,
+    body: Callable[[ir.Value], None],
+    name: str,
+    start: ir.Value | None = None,
+    step: ir.Value | None = None,
+) -> None:
+    """for (i = start; i < n; i += step) body(i) (start 0, step 1 by default), leaving the
+    builder after the loop. The GPU's grid-stride loops are this with a thread's start."""
     pre = b.block
     header = b.append_basic_block(f"{name}.head")
     inner = b.append_basic_block(f"{name}.body")
@@ -30,11 +38,11 @@ def emit_loop(b: ir.IRBuilder, n: ir.Value, body: Callable[[ir.Value], None], na
     b.branch(header)
     b.position_at_end(header)
     i = b.phi(I64, name=name)
-    i.add_incoming(ir.Constant(I64, 0), pre)
+    i.add_incoming(start if start is not None else ir.Constant(I64, 0), pre)
     b.cbranch(b.icmp_signed("<", i, n), inner, done)
     b.position_at_end(inner)
     body(i)
-    i.add_incoming(b.add(i, ir.Constant(I64, 1), flags=["nsw", "nuw"]), b.block)
+    i.add_incoming(b.add(i, step or ir.Constant(I64, 1), flags=["nsw", "nuw"]), b.block)
     b.branch(header)
     b.position_at_end(done)
 

@@ -219,7 +219,7 @@ class _KernelLowering:
                 rest = b.udiv(rest, n)
             body(idx)
 
-        _strided_loop(b, start, ir.Constant(I64, math.prod(sizes)), step, point, "grid")
+        emit_loop(b, ir.Constant(I64, math.prod(sizes)), point, "grid", start, step)
 
     def finish(self) -> None:
         self.b.ret_void()
@@ -309,7 +309,7 @@ class _KernelLowering:
                 step()
 
             total = ir.Constant(I64, math.prod(red_sizes))
-            _strided_loop(b, this_lane, total, ir.Constant(I64, WARP), red_point, "red")
+            emit_loop(b, total, red_point, "red", this_lane, ir.Constant(I64, WARP))
 
         def warp_point(idx: list[ir.Value]) -> None:
             for d, i in zip(par, idx, strict=True):
@@ -429,26 +429,6 @@ class _ModuleLowering:
 
         emit_loop(b, b.zext(grid, I64), per_block, "block")
         b.ret_void()
-
-
-def _strided_loop(
-    b: ir.IRBuilder, start: ir.Value, stop: ir.Value, step: ir.Value, body, name: str
-) -> None:
-    """for (i = start; i < stop; i += step) body(i), leaving the builder after the loop."""
-    pre = b.block
-    head = b.append_basic_block(f"{name}.head")
-    inner = b.append_basic_block(f"{name}.body")
-    done = b.append_basic_block(f"{name}.done")
-    b.branch(head)
-    b.position_at_end(head)
-    i = b.phi(I64, name=name)
-    i.add_incoming(start, pre)
-    b.cbranch(b.icmp_unsigned("<", i, stop), inner, done)
-    b.position_at_end(inner)
-    body(i)
-    i.add_incoming(b.add(i, step), b.block)
-    b.branch(head)
-    b.position_at_end(done)
 
 
 def _warp_combiners(gl: GenericLowering, red: list[int]) -> list | None:
