@@ -552,8 +552,9 @@ def _reduce_eval(ref):
 
 
 def _wide(d: T.DType) -> T.DType:
-    """Accumulator type: f16/f32 sums and products accumulate in f64, so long reductions stay
-    within numpy's (pairwise) error."""
+    """Accumulator type of a sum: f16/f32 sums accumulate in f64, so long sums stay within
+    numpy's (pairwise) error. Products keep their dtype, as numpy's do: a float16 product that
+    overflows on the way is inf (or NaN times 0) in numpy, and must be here too."""
     return T.f64 if d in (T.f16, T.f32) else d
 
 
@@ -564,7 +565,7 @@ def _reduce_generic(kind):
         (x,) = op.operands
         t, axes = x.type, op.attrs["axes"]
         res = op.result.type
-        acc_t = _wide(t.dtype) if kind in ("sum", "prod") else t.dtype
+        acc_t = _wide(t.dtype) if kind == "sum" else t.dtype
         init = _fill(b, res.with_dtype(acc_t), ident(t.dtype))
         keep = [i for i in range(t.rank) if i not in axes]
         iters = ["reduction" if i in axes else "parallel" for i in range(t.rank)]

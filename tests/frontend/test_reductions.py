@@ -72,3 +72,11 @@ def test_empty_reductions():
         run_traced(lambda a: a.max(0), x)
     with pytest.raises(ValueError, match="empty sequence"):
         run_traced(lambda a: a.argmax(), x)
+
+
+def test_products_overflow_in_their_own_dtype():
+    # numpy multiplies float16 in float16: 566**15 is inf on the way, and inf * 0 is NaN
+    x = np.full((4, 4), 566.0, np.float16)
+    x[3, 2] = 0.0
+    check(lambda a: (np.prod(a), a.prod(axis=0)), x)
+    check(lambda a: np.prod(a), np.full(40, 1e10, np.float32))
