@@ -1,8 +1,14 @@
-"""Every test compiles into a private disk cache, never the user's."""
+"""Test-wide setup: a private disk cache for compiled code; hypothesis profiles."""
 
 import os
 
 import pytest
+from hypothesis import settings
+
+# CI runs the same examples every time (`HYPOTHESIS_PROFILE=ci`, set by .ci/run): a gate must not
+# depend on the draw. Local runs keep exploring new examples.
+settings.register_profile("ci", derandomize=True)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 
 @pytest.fixture(autouse=True, scope="session")
