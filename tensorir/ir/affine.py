@@ -178,10 +178,6 @@ class AffineMap:
                 out.setdefault(e.pos, pos)
         return out
 
-    @property
-    def is_identity(self) -> bool:
-        return self.results == tuple(Dim(i) for i in range(self.num_dims))
-
     def __str__(self) -> str:
         dims = ", ".join(f"d{i}" for i in range(self.num_dims))
         return f"affine_map<({dims}) -> ({', '.join(expr_str(e) for e in self.results)})>"
