@@ -17,6 +17,7 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest tests
+	TENSORIR_CACHE_DIR=$$(mktemp -d) $(PY) -m pytest --doctest-modules tensorir
 
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
