@@ -830,17 +830,22 @@ def _gather_transpose(b, op, ct):
 deflinear("tir.gather", _gather_transpose, linear=(0,))
 
 
+def _along_mismatch(x: T.TensorType, idx: T.TensorType, axis: int) -> bool:
+    """Whether `idx` cannot index `x` along `axis` (same rank, every other dim equal)."""
+    return (
+        not 0 <= axis < x.rank
+        or idx.rank != x.rank
+        or any(a != b for i, (a, b) in enumerate(zip(x.shape, idx.shape, strict=True)) if i != axis)
+    )
+
+
 @defop("tir.take_along_axis", 2, {"axis": INTS})
 def _take_along(types, attrs):
     """out[..., i, ...] = x[..., idx[..., i, ...], ...] along `axis`; other dims equal."""
     x = _tensor("tir.take_along_axis", types[0])
     idx = _int_tensor("tir.take_along_axis", types[1])
     axis = attrs["axis"]
-    if (
-        not 0 <= axis < x.rank
-        or idx.rank != x.rank
-        or any(a != b for i, (a, b) in enumerate(zip(x.shape, idx.shape, strict=True)) if i != axis)
-    ):
+    if _along_mismatch(x, idx, axis):
         raise IRTypeError(f"tir.take_along_axis: {x} and indices {idx} mismatch (axis {axis})")
     return [idx.with_dtype(x.dtype)]
 
@@ -935,12 +940,7 @@ def _scatter_add(types, attrs):
     idx = _int_tensor("tir.scatter_add", types[1])
     v = _tensor("tir.scatter_add", types[2])
     axis = attrs["axis"]
-    if (
-        not 0 <= axis < x.rank
-        or idx.rank != x.rank
-        or v != idx.with_dtype(x.dtype)
-        or any(a != b for i, (a, b) in enumerate(zip(x.shape, idx.shape, strict=True)) if i != axis)
-    ):
+    if _along_mismatch(x, idx, axis) or v != idx.with_dtype(x.dtype):
         raise IRTypeError(
             f"tir.scatter_add: x {x}, indices {idx}, values {v} mismatch (axis {axis})"
         )
