@@ -1,6 +1,21 @@
-"""Reference numpy programs that several test modules compile and compare against numpy."""
+"""What several test modules share: reference numpy programs, and one-op IR functions."""
 
 import numpy as np
+
+from tensorir.ir import Builder, Function, verify
+from tensorir.ir import types as T
+
+
+def single_op(opname: str, arrays: list[np.ndarray], attrs: dict | None = None) -> Function:
+    """A verified function applying op `opname` to arguments typed like `arrays`."""
+    types = [T.TensorType(a.shape, T.DType.from_numpy(a.dtype)) for a in arrays]
+    f = Function("t", types, [])
+    b = Builder.at_end(f.body)
+    op = b.create(opname, f.args, attrs or {})
+    b.create("func.return", op.results)
+    f.set_result_types([r.type for r in op.results])
+    verify(f)
+    return f
 
 
 def softmax(x):

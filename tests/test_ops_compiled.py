@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+from programs import single_op
 
 from tensorir.interpreter import interpret
-from tensorir.ir import Builder, Function, verify
+from tensorir.ir import Builder, Function
 from tensorir.ir import types as T
 from tensorir.ir.core import DenseAttr
 from tensorir.ir.ops_elementwise import CLASSES, ROWS
@@ -39,19 +40,8 @@ def values(dtype: T.DType, shape, rng, positive=False) -> np.ndarray:
     return out.reshape(shape)
 
 
-def build(opname: str, arrays: list[np.ndarray], attrs: dict | None = None) -> Function:
-    types = [T.TensorType(a.shape, T.DType.from_numpy(a.dtype)) for a in arrays]
-    f = Function("t", types, [])
-    b = Builder.at_end(f.body)
-    op = b.create(opname, f.args, attrs or {})
-    b.create("func.return", op.results)
-    f.set_result_types([r.type for r in op.results])
-    verify(f)
-    return f
-
-
 def check(opname: str, arrays, attrs=None, rtol=None, zero_signs=True) -> None:
-    f = build(opname, arrays, attrs)
+    f = single_op(opname, arrays, attrs)
     expected = interpret(f, arrays)
     got = compile_function(f)(*arrays)
     for e, g in zip(expected, got, strict=True):
@@ -160,7 +150,7 @@ def test_reduction_nan_propagates_and_empty_sum():
 
 def test_long_float32_sum_is_accurate():
     x = np.random.default_rng(4).random(1_000_003).astype(np.float32)
-    f = build("tir.reduce_sum", [x], {"axes": (0,)})
+    f = single_op("tir.reduce_sum", [x], {"axes": (0,)})
     (got,) = compile_function(f)(x)
     np.testing.assert_allclose(got, x.astype(np.float64).sum(), rtol=1e-6)
 
@@ -199,7 +189,7 @@ def test_movement_ops():
 def test_concatenate_pad_insert():
     rng = np.random.default_rng(8)
     a, b, c = rng.random((2, 3)), rng.random((2, 0)), rng.random((2, 4))
-    f = build("tir.concatenate", [a, b, c], {"axis": 1})
+    f = single_op("tir.concatenate", [a, b, c], {"axis": 1})
     np.testing.assert_array_equal(compile_function(f)(a, b, c)[0], np.concatenate([a, b, c], 1))
     x = rng.random((3, 4)).astype(np.float32)
     check("tir.pad", [x, np.array(-1.0, np.float32)], {"low": (1, 0), "high": (2, 3)})
@@ -221,7 +211,7 @@ def test_gather_take_along_scatter():
 
 def test_gather_out_of_bounds_raises():
     x = np.arange(5.0)
-    f = build("tir.gather", [x, np.array([1, 5])], {"axis": 0})
+    f = single_op("tir.gather", [x, np.array([1, 5])], {"axis": 0})
     with pytest.raises(IndexError, match="size 5"):
         compile_function(f)(x, np.array([1, 5]))
 
@@ -241,7 +231,7 @@ def test_iota_and_constants():
 
 def test_non_contiguous_inputs():
     x = np.random.default_rng(10).random((6, 8))[::-2, 1::3]
-    f = build("tir.exp", [x])
+    f = single_op("tir.exp", [x])
     np.testing.assert_allclose(compile_function(f)(x)[0], np.exp(x), rtol=1e-14)
 
 
@@ -267,7 +257,7 @@ def test_vectorized_math_within_ulps_of_numpy(name, dtype):
         ]
     )
     x = wide.astype(d)
-    f = build(f"tir.{name}", [x])
+    f = single_op(f"tir.{name}", [x])
     (expected,) = interpret(f, [x])
     (got,) = compile_function(f)(x)
     assert_ulps(got, expected, 8)

@@ -13,11 +13,11 @@ from gradcheck import check_function, check_traced, run
 from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
+from programs import single_op
 
 from tensorir.autodiff import grad, jvp, stop_gradient
 from tensorir.interpreter import interpret
-from tensorir.ir import Builder, Function, verify
-from tensorir.ir import types as T
+from tensorir.ir import verify
 from tensorir.ir.opdef import REGISTRY, missing
 from tensorir.ir.ops_elementwise import CLASSES, ROWS
 from tensorir.lower_llvm.engine import compile_function
@@ -57,16 +57,6 @@ DOMAINS = {
 FLOAT_ROWS = [r for r in ROWS if "f" in CLASSES[r.cls] and r.result == "same"]
 
 
-def _single_op(name: str, args: list[np.ndarray], attrs: dict | None = None) -> Function:
-    types = [T.TensorType(a.shape, T.DType.from_numpy(a.dtype)) for a in args]
-    f = Function("f", types, [])
-    b = Builder.at_end(f.body)
-    op = b.create(name, f.args, attrs or {})
-    b.create("func.return", op.results)
-    f.set_result_types([r.type for r in op.results])
-    return f
-
-
 @pytest.mark.parametrize("row", FLOAT_ROWS, ids=lambda r: r.name)
 @pytest.mark.parametrize("shape", [(), (3, 2)])
 def test_elementwise_rule(row, shape):
@@ -76,14 +66,14 @@ def test_elementwise_rule(row, shape):
         (s or (lambda r, sh: r.uniform(-2.0, 2.0, sh)))(rng, shape) * np.ones(shape)
         for s in samplers
     ]
-    check_function(_single_op("tir." + row.name, args), args)
+    check_function(single_op("tir." + row.name, args), args)
 
 
 @pytest.mark.parametrize("row", FLOAT_ROWS, ids=lambda r: r.name)
 def test_elementwise_rules_keep_float32(row):
     """Derivatives stay in the op's precision: the rules' constants take the operands' type."""
     args = [np.ones((2,), np.float32)] * row.arity
-    f = _single_op("tir." + row.name, args)
+    f = single_op("tir." + row.name, args)
     for g in (reverse(f), forward(f)):
         verify(g)
         assert all(t == f.type.inputs[0] for t in g.type.results)
@@ -202,7 +192,7 @@ def test_cast_to_float32():
 def test_scatter_add():
     x, v = A, rng.uniform(-1, 1, (3, 5))
     idx = np.array([[0, 0, 3, -1, 2], [1, 1, 1, 1, 1], [3, 2, 1, 0, 0]])
-    f = _single_op("tir.scatter_add", [x, idx, v], {"axis": 1})
+    f = single_op("tir.scatter_add", [x, idx, v], {"axis": 1})
     check_function(f, [x, idx, v])
     want = x.copy()
     for i, j in np.ndindex(idx.shape):
