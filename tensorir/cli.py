@@ -3,10 +3,13 @@
     tensorir dump SCRIPT.py:FUNC --args "f32[64,32], f32[32]" --stage llvm
     tensorir opt IN.mlir --passes canonicalize,cse [-o OUT.mlir]
     tensorir compile IN.mlir --emit shared -o libf.so
+    tensorir compile IN.mlir --target cuda --arch sm_90 -o f.ptx
     tensorir run IN.mlir --inputs a.npy b.npy [-o out.npz]
 
-Bad input (a missing file, IR that does not parse or verify, an unknown pass) prints one line and
-exits with status 1; `--traceback` shows the Python traceback instead.
+Bad input (a missing file, an unknown pass, a GPU architecture LLVM does not know) prints one
+line and exits with status 1. IR text that does not parse or verify prints, as compilers do,
+`file:line:col: error: ...` and under it the source line with a caret at the op. `--traceback`
+shows the Python traceback instead.
 """
 
 from __future__ import annotations
@@ -111,17 +114,37 @@ def _write(text: str, out: str | None) -> None:
 def cmd_dump(args: argparse.Namespace) -> None:
     from .frontend.jit import JitFunction, jit
 
+    if args.arch and args.stage != "ptx":
+        raise UsageError("--arch applies to --stage ptx")
+    arch = gpu_arch(args.arch) if args.stage == "ptx" else None
     fn = _load_function(args.target)
-    f = fn if isinstance(fn, JitFunction) else jit(fn, pipeline=args.passes)
+    f = fn if isinstance(fn, JitFunction) else jit(fn, **_pipeline(args))
     with _decisions("fusion") as fusion:
         lowered = f.lower(*parse_arg_types(args.args))
     if args.all_stages:
         lowered.dump(args.all_stages)
         print(f"wrote {len(lowered.stages())} stages to {args.all_stages}", file=sys.stderr)
-    if args.stage or not (args.all_stages or args.stats):
+    if arch is not None:
+        _write(_traced_ptx(lowered, arch, _pipeline(args)), args.output)
+    elif args.stage or not (args.all_stages or args.stats):
         _write(lowered.as_text(args.stage or "traced"), args.output)
     if args.stats:
         print(_stats(lowered, fusion))
+
+
+def _traced_ptx(lowered, arch: str, pipeline: dict) -> str:
+    """PTX of the traced function (`pipeline`: `compile_ptx`'s option, if given)."""
+    from .ir.parser import parse_module
+    from .lower_ptx import compile_ptx
+
+    traced = parse_module(lowered.traced).functions[0]
+    return compile_ptx(traced, arch=arch, **pipeline).ptx
+
+
+def _pipeline(args: argparse.Namespace) -> dict:
+    """The pipeline keyword from --passes; without it each backend runs its own default (the
+    GPU's may differ from the CPU's)."""
+    return {} if args.passes is None else {"pipeline": args.passes}
 
 
 @contextlib.contextmanager
@@ -185,13 +208,21 @@ def cmd_opt(args: argparse.Namespace) -> None:
 def cmd_compile(args: argparse.Namespace) -> None:
     from .aot import compile
 
+    target = args.target or ("cuda" if args.emit == "ptx" else "cpu")
+    if target == "cuda":
+        _compile_cuda(args)
+        return
+    if args.emit == "ptx":
+        raise UsageError("--emit ptx needs --target cuda")
+    if args.arch:
+        raise UsageError("--arch applies to --target cuda")
     if args.emit in ("obj", "shared") and not args.output:
         raise UsageError(f"--emit {args.emit} writes a binary: give -o OUT")
     module = _read_ir(args.input)
     if args.func:
         module.functions = [module.get(args.func)]
-    compiled = compile(module, target=args.target, pipeline=args.passes, contiguous=True)
-    if args.emit == "llvm":
+    compiled = compile(module, target=target, contiguous=True, **_pipeline(args))
+    if args.emit in (None, "llvm"):
         _write(compiled.llvm_ir, args.output)
     elif args.emit == "asm":
         _write(compiled.asm, args.output)
@@ -200,6 +231,76 @@ def cmd_compile(args: argparse.Namespace) -> None:
     else:
         lib, header = compiled.save(args.output)
         print(f"wrote {lib} and {header}", file=sys.stderr)
+
+
+def _compile_cuda(args: argparse.Namespace) -> None:
+    """`compile --target cuda`: one function's kernels as PTX (or their LLVM IR)."""
+    from .lower_ptx import compile_ptx
+
+    if args.emit not in (None, "ptx", "llvm"):
+        raise UsageError(f"--target cuda emits ptx or llvm, not {args.emit}")
+    arch = gpu_arch(args.arch)
+    module = _read_ir(args.input)
+    if args.func:
+        f = module.get(args.func)
+    elif len(module.functions) == 1:
+        f = module.functions[0]
+    else:
+        # one PTX module per function: concatenated ones would not assemble
+        names = ", ".join(f"@{g.sym_name}" for g in module.functions)
+        raise UsageError(f"--target cuda compiles one function: give --func (one of {names})")
+    program = compile_ptx(f, arch=arch, **_pipeline(args))
+    _write(program.llvm_ir if args.emit == "llvm" else program.ptx, args.output)
+
+
+def gpu_arch(arch: str | None) -> str:
+    """The GPU architecture to compile for: `arch` when LLVM knows it, by default the current
+    device's (with cupy and a GPU), else `lower_ptx.DEFAULT_ARCH`.
+
+    >>> gpu_arch("sm_90")
+    'sm_90'
+    >>> gpu_arch("sm_999")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    tensorir.cli.UsageError: --arch sm_999: not a GPU architecture LLVM's NVPTX backend knows ...
+    """
+    from .lower_ptx import DEFAULT_ARCH, device_arch
+
+    if arch is None:
+        # PTX for an older architecture still runs on newer GPUs, so a device LLVM does not
+        # know yet gets the default rather than an error
+        device = device_arch()
+        return device if device is not None and _nvptx_knows(device) else DEFAULT_ARCH
+    if not _nvptx_knows(arch):
+        raise UsageError(
+            f"--arch {arch}: not a GPU architecture LLVM's NVPTX backend knows (sm_80, sm_90, ...)"
+        )
+    return arch
+
+
+def _nvptx_knows(arch: str) -> bool:
+    """Whether LLVM's NVPTX backend knows the processor `arch`. For an unknown one LLVM only
+    prints a warning to stderr and writes `.target <arch>` anyway (which ptxas then rejects), so
+    the warning is captured from file descriptor 2 and looked for."""
+    import tempfile
+
+    import llvmlite.binding as llvm
+
+    from .lower_ptx.target import PTX_TRIPLE
+
+    llvm.initialize_all_targets()
+    target = llvm.Target.from_triple(PTX_TRIPLE)
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as captured:
+        os.dup2(captured.fileno(), 2)
+        try:
+            target.create_target_machine(cpu=arch)
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+        captured.seek(0)
+        return b"is not a recognized processor" not in captured.read()
 
 
 def cmd_run(args: argparse.Namespace) -> None:
@@ -234,7 +335,12 @@ def cmd_run(args: argparse.Namespace) -> None:
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the `tensorir` command."""
     from .lower_llvm.engine import DEFAULT_PIPELINE
+    from .lower_ptx.target import DEFAULT_ARCH
 
+    arch_help = (
+        "GPU architecture of the PTX: sm_80, sm_90, ... (default: the current GPU's, found "
+        f"with cupy, else {DEFAULT_ARCH})"
+    )
     traceback_help = "show the Python traceback on errors"
     # SUPPRESS keeps a subcommand from resetting a --traceback given before its name
     common = argparse.ArgumentParser(add_help=False)
@@ -258,7 +364,12 @@ def build_parser() -> argparse.ArgumentParser:
         required=True,
         help='argument types, e.g. "f32[64,32], f32[32], i64" (a bare dtype is a 0-d array)',
     )
-    d.add_argument("--stage", help="the stage to print (default: traced)")
+    d.add_argument(
+        "--stage",
+        help="the stage to print (default: traced); ptx compiles the traced function for the "
+        "GPU (see --arch)",
+    )
+    d.add_argument("--arch", help=arch_help)
     d.add_argument("--all-stages", metavar="DIR", help="write every stage into DIR")
     d.add_argument(
         "--stats",
@@ -266,7 +377,8 @@ def build_parser() -> argparse.ArgumentParser:
         help="print op counts, loops, fusion decisions, memory plan, compile time per stage",
     )
     d.add_argument(
-        "--passes", default=DEFAULT_PIPELINE, help=f"pipeline (default {DEFAULT_PIPELINE})"
+        "--passes",
+        help=f"pipeline (default {DEFAULT_PIPELINE}; for --stage ptx the GPU backend's own)",
     )
     d.add_argument("-o", "--output", help="write to this file instead of stdout")
     d.set_defaults(run=cmd_dump)
@@ -287,16 +399,29 @@ def build_parser() -> argparse.ArgumentParser:
     c = sub.add_parser(
         "compile",
         parents=[common],
-        help="compile an IR file to LLVM IR, assembly, an object or a shared library",
+        help="compile an IR file to LLVM IR, assembly, an object, a shared library or PTX",
         description="Compile every function of an IR file for the host CPU. --emit shared writes "
         "a shared library and a C header (OUT with suffix .h) declaring NAME_c(data, shapes, "
-        "strides) per function; see docs/embedding.md.",
+        "strides) per function; see docs/embedding.md. --target cuda (or --emit ptx) compiles "
+        "one function (--func, if the file has several) to PTX for NVIDIA GPUs, one kernel per "
+        "loop, for ptxas or the CUDA driver; cupy is not needed.",
     )
     c.add_argument("input", metavar="IN.mlir", help="IR file, '-' for stdin")
-    c.add_argument("--target", default="cpu", choices=["cpu"], help="target (default cpu)")
-    c.add_argument("--emit", default="llvm", choices=["llvm", "asm", "obj", "shared"])
+    c.add_argument(
+        "--target",
+        choices=["cpu", "cuda"],
+        help="cpu (the default) or cuda (the default with --emit ptx)",
+    )
+    c.add_argument(
+        "--emit",
+        choices=["llvm", "asm", "obj", "shared", "ptx"],
+        help="what to write: cpu: llvm (default), asm, obj, shared; cuda: ptx (default), llvm",
+    )
+    c.add_argument("--arch", help=arch_help)
     c.add_argument("--func", help="compile only this function")
-    c.add_argument("--passes", default=DEFAULT_PIPELINE, help="pipeline run before codegen")
+    c.add_argument(
+        "--passes", help="pipeline run before codegen (default: the target backend's own)"
+    )
     c.add_argument("-o", "--output", metavar="OUT", help="output file (text: default stdout)")
     c.set_defaults(run=cmd_compile)
 
@@ -334,16 +459,18 @@ def main(argv: Sequence[str] | None = None) -> int:
     except Exception as e:
         if args.traceback:
             raise
-        print(_one_line(e, args.command), file=sys.stderr)
+        print(_message(e, args.command), file=sys.stderr)
         return 1
     return 0
 
 
-def _one_line(e: Exception, command: str) -> str:
+def _message(e: Exception, command: str) -> str:
+    """One line for bad input; for IR text, its position then the source line and a caret."""
     from .ir.parser import ParseError
+    from .ir.verifier import VerifyError
 
-    if isinstance(e, ParseError):
-        return f"{e.filename}:{e.line}:{e.col}: error: {e.reason}"
+    if isinstance(e, ParseError | VerifyError) and e.at is not None:
+        return f"{e.at}: error: {e.reason}\n{e.at.excerpt()}"
     msg = e.args[0] if len(e.args) == 1 and isinstance(e.args[0], str) else str(e)
     msg = " ".join(msg.split()) or type(e).__name__
     kind = "" if isinstance(e, UsageError) else f"{type(e).__name__}: "

@@ -682,3 +682,43 @@ def test_mlir_opt_accepts_empty_dense_constants():
     attrs = {"c": DenseAttr.of(np.zeros((0, 3)), T.TensorType((0, 3), T.f32))}
     r = mlir_opt(print_module(one_op_module(attrs)))
     assert r.returncode == 0, r.stderr
+
+
+# -- where each op was read ------------------------------------------------------------------
+
+
+@settings(max_examples=50, deadline=None)
+@given(modules(any_attr, any_file))
+def test_every_parsed_op_records_where_it_starts(m):
+    text = print_module(m)
+    ops = list(parse_module(text, "r.mlir").walk())
+    # the walk visits ops in text order, each at its first token (as in MLIR: the result name)
+    offsets = [op.parsed_at.offset for op in ops]
+    assert offsets == sorted(set(offsets))
+    for op in ops:
+        at = op.parsed_at
+        assert at.filename == "r.mlir" and at.text is text
+        start = at.source_line[at.col - 1 :]
+        if op.name == "func.func":
+            assert start.startswith(f"func.func @{op.sym_name}(")
+        elif op.results:
+            assert start.startswith("%") and " = " in start
+        else:
+            assert start.startswith(format_attr(op.name) + "(")
+
+
+def test_positions_are_never_printed():
+    text = HEAD + '  %0 = "tir.a"(%arg0) : (f32) -> f32\n  "func.return"() : () -> ()\n}'
+    m = parse_module(text, "x.mlir")
+    op = m.functions[0].body.ops[0]
+    assert (str(op.parsed_at), op.loc) == ("x.mlir:2:3", None)
+    assert print_module(m) == "module {\n" + "".join(f"  {s}\n" for s in text.splitlines()) + "}"
+    assert Operation("tir.b").parsed_at is None
+
+
+def test_parse_error_carries_its_position():
+    with pytest.raises(ParseError) as info:
+        parse_module(HEAD + '  "tir.a"(%arg0) : (f13) -> ()\n}', "x.mlir")
+    at = info.value.at
+    assert (str(at), at.line, at.col) == ("x.mlir:2:21", 2, 21)
+    assert at.excerpt() == '  "tir.a"(%arg0) : (f13) -> ()\n' + " " * 20 + "^"

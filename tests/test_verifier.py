@@ -10,6 +10,7 @@ from tensorir.ir import types as T
 from tensorir.ir.opdef import REGISTRY, IRTypeError, missing
 from tensorir.ir.parser import parse_module
 from tensorir.passes import run_pipeline
+from tensorir.passes.manager import PASSES, PassManager, register_pass
 
 GOOD = """func.func @f(%arg0: tensor<4x8xf32>, %arg1: tensor<8xf32>) -> tensor<4xf32> {
   %0 = "tir.broadcast"(%arg1) {shape = [4, 8], dims = [1]} : (tensor<8xf32>) -> tensor<4x8xf32>
@@ -104,3 +105,74 @@ def test_dense_constants_keep_bits():
     b.create("func.return", [b.constant(np.array([-0.0, np.nan, np.inf], np.float32), t)])
     text = parse_module(f"module {{\n{__import__('tensorir').ir.print_function(f)}\n}}")
     verify(text)
+
+
+# -- IR read from text: errors give the file, line and column of the op ---------------------
+
+NO_LOC = """module {
+  func.func @f(%arg0: tensor<2xf32>) -> tensor<3xf32> {
+    %0 = "tir.exp"(%arg0) : (tensor<2xf32>) -> tensor<3xf32>
+    "func.return"(%0) : (tensor<3xf32>) -> ()
+  }
+}"""
+
+
+def verify_error(text: str) -> VerifyError:
+    with pytest.raises(VerifyError) as info:
+        verify(parse_module(text, "m.mlir"))
+    return info.value
+
+
+def test_parsed_op_without_loc_gives_file_line_and_column():
+    e = verify_error(NO_LOC)
+    reason = "'tir.exp': result types (tensor<3xf32>) differ from the inferred (tensor<2xf32>)"
+    assert (e.reason, str(e)) == (reason, f"m.mlir:3:5: {reason}")
+    assert (e.at.filename, e.at.line, e.at.col) == ("m.mlir", 3, 5)
+    assert e.at.excerpt() == '    %0 = "tir.exp"(%arg0) : (tensor<2xf32>) -> tensor<3xf32>\n    ^'
+
+
+def test_parsed_op_with_loc_gives_both_positions():
+    text = NO_LOC.replace("tensor<3xf32>\n", 'tensor<3xf32> loc("m.py":7:3)\n', 1)
+    assert str(verify_error(text)).startswith("m.mlir:3:5: 'tir.exp' at m.py:7: result types")
+
+
+def test_op_in_a_region_is_found():
+    m = run_pipeline(parse_module(NO_LOC.replace("3xf32", "2xf32")), "generalize")
+    text = str(m).replace('"s.exp"', '"s.nope"')
+    e = verify_error(text)
+    line = next(i for i, s in enumerate(text.splitlines(), 1) if '"s.nope"' in s)
+    assert (e.at.line, e.at.col) == (line, 7) and e.reason == "'s.nope': unknown op 's.nope'"
+    assert e.at.source_line.strip().startswith('%2 = "s.nope"')
+
+
+def test_function_errors_point_at_func_func():
+    lines = NO_LOC.replace("3xf32", "2xf32").splitlines(keepends=True)
+    e = verify_error("".join(line for line in lines if "func.return" not in line))
+    assert (str(e.at), e.reason) == ("m.mlir:2:3", "function @f does not end in func.return")
+
+
+def test_ir_built_in_memory_has_no_text_position():
+    t = T.TensorType((2,), T.f32)
+    f = Function("f", [t], [T.TensorType((3,), T.f32)])
+    b = Builder.at_end(f.body)
+    b.create("func.return", [b.op("tir.exp", f.args[0])])
+    with pytest.raises(VerifyError) as info:
+        verify(f)
+    assert info.value.at is None and str(info.value) == info.value.reason
+    assert str(info.value).startswith("'func.return': returns (tensor<2xf32>)")
+
+
+def test_error_after_a_pass_keeps_the_position():
+    @register_pass("test-retype-exp")
+    def retype(module):
+        op = module.functions[0].body.ops[0]
+        op.results[0].type = op.results[0].type.with_dtype(T.f64)
+        return module
+
+    try:
+        with pytest.raises(VerifyError, match=r"^after pass 'test-retype-exp': m\.mlir:3:5: 'tir"):
+            PassManager("test-retype-exp").run(
+                parse_module(NO_LOC.replace("3xf32", "2xf32"), "m.mlir")
+            )
+    finally:
+        del PASSES["test-retype-exp"]

@@ -120,9 +120,13 @@ class BlockArgument(Value):
 
 
 class Operation:
-    """One op: name, operands, results, attributes, regions and a source location."""
+    """One op: name, operands, results, attributes, regions and a source location.
 
-    __slots__ = ("name", "operands", "results", "attrs", "regions", "loc", "parent")
+    `parsed_at` is where the parser read the op (a `parser.TextPosition`), for error messages;
+    it is never printed, so text without `loc(...)` reads and prints back unchanged.
+    """
+
+    __slots__ = ("name", "operands", "results", "attrs", "regions", "loc", "parent", "parsed_at")
 
     def __init__(
         self,
@@ -140,6 +144,7 @@ class Operation:
         self.regions: list[Region] = []
         self.loc = loc
         self.parent: Block | None = None
+        self.parsed_at = None
         for v in operands:
             self.add_operand(v)
         for r in regions:

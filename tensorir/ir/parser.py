@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 import struct
+from dataclasses import dataclass, field
 from typing import Any, NamedTuple, NoReturn
 
 import numpy as np
@@ -19,17 +20,63 @@ from .affine import AffineMap
 from .core import Block, DenseAttr, Function, Location, Module, Operation, Region, Value
 from .types import FunctionType, TensorType, Type, dtype_from_mlir, f64, index
 
-__all__ = ["ParseError", "parse_attr", "parse_function", "parse_module", "parse_type"]
+__all__ = [
+    "ParseError", "TextPosition", "parse_attr", "parse_function", "parse_module", "parse_type",
+]  # fmt: skip
+
+
+@dataclass(frozen=True, eq=False, slots=True)
+class TextPosition:
+    """A place in IR text. The parser gives one to every op it reads (`op.parsed_at`); line and
+    column are worked out only when asked, so recording them costs no scan of the text.
+
+    >>> at = TextPosition("a.mlir", 'module {\\n  %0 = "tir.exp"', 11)
+    >>> str(at), at.line, at.col
+    ('a.mlir:2:3', 2, 3)
+    >>> print(at.excerpt())
+      %0 = "tir.exp"
+      ^
+    """
+
+    filename: str
+    text: str = field(repr=False)
+    offset: int
+
+    @property
+    def line(self) -> int:
+        """1-based line number."""
+        return self.text.count("\n", 0, self.offset) + 1
+
+    @property
+    def col(self) -> int:
+        """1-based column, counted in characters."""
+        return self.offset - self.text.rfind("\n", 0, self.offset)
+
+    @property
+    def source_line(self) -> str:
+        """The whole line the position is on, without its newline."""
+        start = self.text.rfind("\n", 0, self.offset) + 1
+        end = self.text.find("\n", self.offset)
+        return self.text[start : end if end >= 0 else len(self.text)]
+
+    def excerpt(self) -> str:
+        """The source line and a caret under the position, as compilers show them."""
+        line = self.source_line
+        # Tabs stay tabs under the caret so it lines up however the terminal expands them.
+        pad = "".join(c if c == "\t" else " " for c in line[: self.col - 1])
+        return f"{line}\n{pad}^"
+
+    def __str__(self) -> str:
+        return f"{self.filename}:{self.line}:{self.col}"
 
 
 class ParseError(Exception):
     """Text that is not IR: `file:line:col: expected <what>, got <token>`, the line and a caret."""
 
-    def __init__(self, reason: str, filename: str, line: int, col: int, source_line: str):
-        # Tabs stay tabs under the caret so it lines up however the terminal expands them.
-        pad = "".join(c if c == "\t" else " " for c in source_line[: col - 1])
-        super().__init__(f"{filename}:{line}:{col}: {reason}\n{source_line}\n{pad}^")
-        self.reason, self.filename, self.line, self.col = reason, filename, line, col
+    def __init__(self, reason: str, at: TextPosition):
+        super().__init__(f"{at}: {reason}\n{at.excerpt()}")
+        self.reason, self.at = reason, at
+        self.filename, self.line, self.col = at.filename, at.line, at.col
 
 
 class _Tok(NamedTuple):
@@ -124,13 +171,10 @@ class _Parser:
         return tok
 
     def fail(self, what: str, pos: int, got: str) -> NoReturn:
-        line = self.text.count("\n", 0, pos) + 1
-        start = self.text.rfind("\n", 0, pos) + 1
-        end = self.text.find("\n", pos)
-        source_line = self.text[start : end if end >= 0 else len(self.text)]
-        raise ParseError(
-            f"expected {what}, got {got}", self.filename, line, pos - start + 1, source_line
-        )
+        raise ParseError(f"expected {what}, got {got}", self.position(pos))
+
+    def position(self, pos: int) -> TextPosition:
+        return TextPosition(self.filename, self.text, pos)
 
     def error(self, what: str, tok: _Tok | None = None) -> NoReturn:
         tok = self.tok if tok is None else tok
@@ -439,6 +483,8 @@ class _Parser:
         return tok, self.type_()
 
     def operation(self) -> Operation:
+        # as in MLIR, an op is at its first token: the result name, else the op name
+        at = self.position(self.tok.pos)
         head, count = None, 0
         if self.tok.kind == "value":
             head, count = self.advance(), 1
@@ -475,6 +521,7 @@ class _Parser:
             self.fail(_plural(count, "result type"), res.pos, str(len(result_types)))
         loc = self.location()
         op = Operation(name, [v for _, v in uses], result_types, attrs, regions, loc)
+        op.parsed_at = at
         if head is not None:
             self.define(head, op.results)
         return op
@@ -500,6 +547,7 @@ class _Parser:
         return Region([block])
 
     def function(self) -> Function:
+        at = self.position(self.tok.pos)
         self.expect("func.func")
         name = self.expect_kind("symbol", "a function name '@...'").text[1:]
         self.expect("(")
@@ -507,6 +555,7 @@ class _Parser:
         results = self.result_types() if self.accept("->") else []
         extra = self.attr_dict() if self.accept("attributes") else {}
         f = Function(name, [t for _, t in args], results)
+        f.parsed_at = at
         f.attrs.update(extra)
         # func.func is isolated from above: its body sees only its own arguments.
         self.scopes = [{}]

@@ -1,7 +1,7 @@
 """The verifier: re-runs every op's type rule and structural checks, and checks SSA dominance.
 
 As in JAX's `check_jaxpr`, the type rule is the one the builder ran; a failure names the op, its
-source location and what was wrong.
+source location and what was wrong, and for IR read from text, where in the text the op is.
 
 >>> from tensorir.ir.parser import parse_module
 >>> m = parse_module('''func.func @f(%arg0: tensor<2xf32>) -> tensor<2xf32> {
@@ -13,17 +13,42 @@ source location and what was wrong.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from .core import Block, Function, Module, Operation, Value
 from .opdef import IRTypeError, lookup
 
+if TYPE_CHECKING:
+    from .parser import TextPosition
+
 
 class VerifyError(Exception):
-    """The IR is malformed; the message names the op and its source location."""
+    """The IR is malformed: `reason` names the op, its `loc` and what is wrong; `at` is where
+    the op was read when the IR was parsed from text (else None), and then leads the message.
+
+    >>> from tensorir.ir.parser import parse_module
+    >>> m = parse_module('''func.func @f(%arg0: tensor<2xf32>) -> tensor<3xf32> {
+    ...   %0 = "tir.exp"(%arg0) : (tensor<2xf32>) -> tensor<3xf32>
+    ...   "func.return"(%0) : (tensor<3xf32>) -> ()
+    ... }''', "m.mlir")
+    >>> try:
+    ...     verify(m)
+    ... except VerifyError as e:
+    ...     print(e)
+    ...     print(e.at.excerpt())
+    m.mlir:2:3: 'tir.exp': result types (tensor<3xf32>) differ from the inferred (tensor<2xf32>)
+      %0 = "tir.exp"(%arg0) : (tensor<2xf32>) -> tensor<3xf32>
+      ^
+    """
+
+    def __init__(self, reason: str, at: TextPosition | None = None):
+        super().__init__(reason if at is None else f"{at}: {reason}")
+        self.reason, self.at = reason, at
 
 
 def _fail(op: Operation, msg: str) -> None:
     where = f" at {op.loc}" if op.loc is not None else ""
-    raise VerifyError(f"'{op.name}'{where}: {msg}")
+    raise VerifyError(f"'{op.name}'{where}: {msg}", op.parsed_at)
 
 
 def _verify_block(block: Block, visible: set[Value], func: Function) -> None:
@@ -56,7 +81,7 @@ def _verify_block(block: Block, visible: set[Value], func: Function) -> None:
                 _verify_block(b, visible, func)
         visible.update(op.results)
     if block.parent is func.regions[0] and (not block.ops or block.ops[-1].name != "func.return"):
-        raise VerifyError(f"function @{func.sym_name} does not end in func.return")
+        raise VerifyError(f"function @{func.sym_name} does not end in func.return", func.parsed_at)
 
 
 def _types(ts) -> str:
@@ -68,5 +93,7 @@ def verify(ir: Module | Function) -> None:
     funcs = ir.functions if isinstance(ir, Module) else [ir]
     for f in funcs:
         if f.type.inputs != tuple(a.type for a in f.args):
-            raise VerifyError(f"function @{f.sym_name}: argument types differ from its type")
+            raise VerifyError(
+                f"function @{f.sym_name}: argument types differ from its type", f.parsed_at
+            )
         _verify_block(f.body, set(), f)

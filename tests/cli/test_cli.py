@@ -1,12 +1,15 @@
 """The `tensorir` console script, run for real in a subprocess on the IR files in tests/data."""
 
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tensorir.lower_ptx import DEFAULT_ARCH, libdevice_path
 
 HERE = Path(__file__).parent
 DATA = HERE.parent / "data"
@@ -30,6 +33,17 @@ def one_line_error(r) -> str:
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1, r.stderr
     return lines[0]
+
+
+def ir_error(r, text: str) -> str:
+    """The first line of an error in IR text, `file:LINE:COL: error: ...`, after checking the
+    two lines under it: line LINE of `text`, and a caret at column COL."""
+    assert r.returncode == 1 and "Traceback" not in r.stderr, r.stderr
+    first, source, caret = r.stderr.rstrip("\n").split("\n")
+    line, col = map(int, re.search(r":(\d+):(\d+): error: ", first).groups())
+    assert source == text.splitlines()[line - 1]
+    assert caret == " " * (col - 1) + "^"
+    return first
 
 
 @pytest.mark.parametrize("command", ["dump", "opt", "compile", "run"])
@@ -128,14 +142,16 @@ def test_compile_emits_llvm_asm_obj(tmp_path):
     [("bad_syntax", r"bad_syntax\.mlir:2:24: error: expected ',' or '\)'"),
      ("bad_undefined", r"bad_undefined\.mlir:3:17: error: expected a value defined before")],
 )  # fmt: skip
-def test_parse_errors_are_one_line_with_position(name, where):
+def test_parse_errors_give_position_source_line_and_caret(name, where):
+    text = (DATA / f"{name}.mlir").read_text()
     for command in ("opt", "compile", "run"):
-        line = one_line_error(tensorir(command, DATA / f"{name}.mlir", ok=False))
+        line = ir_error(tensorir(command, DATA / f"{name}.mlir", ok=False), text)
         assert re.search(where, line), line
 
 
 def test_verify_error_names_op_and_source_line():
-    line = one_line_error(tensorir("opt", DATA / "bad_types.mlir", ok=False))
+    r = tensorir("opt", DATA / "bad_types.mlir", ok=False)
+    line = ir_error(r, (DATA / "bad_types.mlir").read_text())
     assert "'tir.exp' at model.py:7" in line and "tensor<2xf32>" in line
 
 
@@ -162,3 +178,146 @@ def test_traceback_flag_shows_the_traceback(before):
     args = ["opt", DATA / "bad_types.mlir"]
     r = tensorir(*(["--traceback", *args] if before else [*args, "--traceback"]), ok=False)
     assert r.returncode == 1 and "Traceback" in r.stderr and "VerifyError" in r.stderr
+
+
+# -- errors in IR text without loc(...): the position comes from the parser ----------------
+
+BAD_NO_LOC = """module {
+  func.func @f(%arg0: tensor<2xf32>) -> tensor<3xf32> {
+    %0 = "tir.exp"(%arg0) : (tensor<2xf32>) -> tensor<3xf32>
+    "func.return"(%0) : (tensor<3xf32>) -> ()
+  }
+}
+"""
+
+
+@pytest.mark.parametrize("command", ["opt", "compile", "run"])
+def test_verify_error_without_loc_points_at_the_op(tmp_path, command):
+    bad = tmp_path / "bad.mlir"
+    bad.write_text(BAD_NO_LOC)
+    line = ir_error(tensorir(command, bad, ok=False), BAD_NO_LOC)
+    assert line == (
+        f"{bad}:3:5: error: 'tir.exp': result types (tensor<3xf32>) differ from the inferred "
+        "(tensor<2xf32>)"
+    )
+
+
+def test_verify_error_on_stdin_points_at_the_function():
+    lines = BAD_NO_LOC.replace("3xf32", "2xf32").splitlines(keepends=True)
+    text = "".join(line for line in lines if "func.return" not in line)
+    line = ir_error(tensorir("opt", "-", stdin=text, ok=False), text)
+    assert line == "<stdin>:2:3: error: function @f does not end in func.return"
+
+
+def test_opt_output_has_no_positions_added():
+    text = (DATA / "bad_types.mlir").read_text().replace("3xf32", "2xf32")
+    text = text.replace(' loc("model.py":7:3)', "")
+    out = tensorir("opt", "-", stdin=text).stdout
+    assert "loc(" not in out
+    assert tensorir("opt", "-", stdin=out).stdout == out
+
+
+# -- PTX for NVIDIA GPUs ---------------------------------------------------------------------
+
+PTXAS = shutil.which("ptxas")
+needs_ptxas = pytest.mark.skipif(PTXAS is None, reason="ptxas is not on PATH")
+needs_libdevice = pytest.mark.skipif(
+    libdevice_path() is None, reason="no CUDA libdevice for exp (softmax)"
+)
+
+
+def ptxas(ptx_file: Path, arch: str) -> None:
+    """Assemble with the real ptxas; fail the test with its messages if it rejects the PTX."""
+    cubin = ptx_file.with_suffix(".cubin")
+    r = subprocess.run(
+        [PTXAS, f"-arch={arch}", str(ptx_file), "-o", str(cubin)], capture_output=True, text=True
+    )
+    assert r.returncode == 0, r.stderr
+    assert cubin.read_bytes()[:4] == b"\x7fELF"
+
+
+@needs_ptxas
+@pytest.mark.parametrize(
+    "ir, options",
+    [("mlp", ["--target", "cuda"]),
+     ("mlp", ["--emit", "ptx"]),
+     ("two_functions", ["--target", "cuda", "--emit", "ptx", "--func", "stats"]),
+     pytest.param("softmax", ["--target", "cuda"], marks=needs_libdevice)],
+)  # fmt: skip
+def test_compile_cuda_writes_ptx_that_ptxas_assembles(tmp_path, ir, options):
+    out = tmp_path / f"{ir}.ptx"
+    tensorir("compile", DATA / f"{ir}.mlir", *options, "--arch", "sm_90", "-o", out)
+    ptx = out.read_text()
+    assert ".target sm_90" in ptx and ".entry" in ptx
+    ptxas(out, "sm_90")
+
+
+def test_compile_cuda_emits_the_kernels_llvm_ir():
+    llvm_ir = tensorir("compile", DATA / "mlp.mlir", "--target", "cuda", "--emit", "llvm").stdout
+    assert "define ptx_kernel void" in llvm_ir
+
+
+def test_compile_cuda_needs_no_cupy_and_defaults_to_default_arch():
+    # cupy is hidden even where it is installed: no device arch, so the default one
+    code = (
+        "import sys; sys.modules['cupy'] = None\n"
+        "from tensorir.cli import main\n"
+        f"sys.exit(main(['compile', {str(DATA / 'mlp.mlir')!r}, '--target', 'cuda']))\n"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert f".target {DEFAULT_ARCH}\n" in r.stdout
+
+
+@needs_ptxas
+@needs_libdevice
+def test_dump_stage_ptx_assembles(tmp_path):
+    out = tmp_path / "softmax.ptx"
+    args = ["--args", "f32[8,16]", "--stage", "ptx", "--arch", "sm_90", "-o", out]
+    tensorir("dump", f"{SCRIPT}:softmax", *args)
+    assert ".target sm_90" in out.read_text()
+    ptxas(out, "sm_90")
+
+
+@pytest.mark.parametrize("arch", ["sm_999", "foo", "90"])
+@pytest.mark.parametrize("command", ["compile", "dump"])
+def test_bad_arch_is_one_line(command, arch):
+    first = {
+        "compile": ["compile", DATA / "mlp.mlir", "--target", "cuda"],
+        "dump": ["dump", f"{SCRIPT}:softmax", "--args", "f32[8,16]", "--stage", "ptx"],
+    }[command]
+    # one line: LLVM's own warning about the processor does not leak through
+    line = one_line_error(tensorir(*first, "--arch", arch, ok=False))
+    assert line == (
+        f"tensorir {command}: error: --arch {arch}: not a GPU architecture LLVM's NVPTX "
+        "backend knows (sm_80, sm_90, ...)"
+    )
+
+
+MLP, TWO = DATA / "mlp.mlir", DATA / "two_functions.mlir"
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [(["compile", MLP, "--target", "cpu", "--emit", "ptx"], "--emit ptx needs --target cuda"),
+     (["compile", MLP, "--arch", "sm_90"], "--arch applies to --target cuda"),
+     (["compile", MLP, "--target", "cuda", "--emit", "obj"], "emits ptx or llvm, not obj"),
+     (["compile", TWO, "--target", "cuda"], "one function: give --func (one of @stats, @mlp)"),
+     (["dump", f"{SCRIPT}:softmax", "--args", "f32[8,16]", "--arch", "sm_90"],
+      "--arch applies to --stage ptx")],
+)  # fmt: skip
+def test_bad_gpu_options_give_one_line(args, message):
+    line = one_line_error(tensorir(*args, ok=False))
+    assert message in line, line
+
+
+def test_help_documents_the_gpu_options():
+    compile_help = " ".join(tensorir("compile", "--help").stdout.split())
+    assert (
+        "--target {cpu,cuda}" in compile_help and "--emit {llvm,asm,obj,shared,ptx}" in compile_help
+    )
+    assert "--arch ARCH GPU architecture of the PTX: sm_80, sm_90" in compile_help
+    assert f"else {DEFAULT_ARCH})" in compile_help and "cupy is not needed" in compile_help
+    dump_help = " ".join(tensorir("dump", "--help").stdout.split())
+    assert "ptx compiles the traced function for the GPU (see --arch)" in dump_help
+    assert "--arch ARCH" in dump_help
