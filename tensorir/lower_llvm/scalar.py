@@ -15,6 +15,7 @@ from llvmlite import ir
 
 from ..ir import types as T
 from ..ir.core import Operation
+from . import polymath
 from .vecmath import declare_math
 
 I1, I8, I32, I64 = ir.IntType(1), ir.IntType(8), ir.IntType(32), ir.IntType(64)
@@ -49,9 +50,9 @@ def declare(module: ir.Module, name: str, ret: ir.Type, args: list[ir.Type]) -> 
 
 
 class Target:
-    """How generated code calls math functions: LLVM intrinsics for single instructions, the
-    host's libm (vectorized through libmvec) for the rest. Other backends subclass it and
-    register it for their triple in `TARGETS`."""
+    """How generated code computes math functions: LLVM intrinsics for single instructions, calls
+    to libm (vectorized through libmvec) for the rest. `HostTarget` computes some of them inline;
+    other backends subclass `Target` and register it for their triple in `TARGETS`."""
 
     def math(
         self, module: ir.Module, name: str, ty: ir.Type, nargs: int, intrinsic: bool
@@ -61,8 +62,27 @@ class Target:
             return declare(module, f"llvm.{name}.{_suffix(ty)}", ty, [ty] * nargs)
         return declare_math(module, name + ("f" if ty == ir.FloatType() else ""), ty, nargs)
 
+    def call(self, b: ir.IRBuilder, name: str, args: list[ir.Value], intrinsic: bool) -> ir.Value:
+        """`name` applied to float operands `args` at `b`: a call of the function `math` gives."""
+        return b.call(self.math(b.module, name, args[0].type, len(args), intrinsic), args)
 
-HOST = Target()
+
+class HostTarget(Target):
+    """The CPU. float32 exp, expm1, log, log1p and tanh are inline IR (`polymath.py`), which the
+    loop vectorizer widens with the rest of the loop: faster than libmvec's calls in our fused
+    loops, within 1 ulp (benchmarks/RESULTS.md, tests/test_vecmath_accuracy.py). float64 and the
+    other functions call libm/libmvec through `Target`."""
+
+    INLINE = polymath.NAMES  # the libm names computed inline, for float32
+
+    def call(self, b: ir.IRBuilder, name: str, args: list[ir.Value], intrinsic: bool) -> ir.Value:
+        """Inline IR for float32 functions in `INLINE`, else as `Target` does."""
+        if not intrinsic and name in self.INLINE and args[0].type == ir.FloatType():
+            return polymath.emit(name, b, args[0])
+        return super().call(b, name, args, intrinsic)
+
+
+HOST = HostTarget()
 # by LLVM module triple; a module with any other triple is compiled for the host
 TARGETS: dict[str, Target] = {}
 
@@ -87,8 +107,7 @@ class Ctx:
 
     def call_math(self, name: str, args: list[ir.Value], intrinsic: bool) -> ir.Value:
         """Call math function `name` (an intrinsic or a libm name) on float operands."""
-        fn = self.target.math(self.module, name, args[0].type, len(args), intrinsic)
-        return self.b.call(fn, args)
+        return self.target.call(self.b, name, args, intrinsic)
 
 
 Emitter = Callable[[Ctx, list[ir.Value], Operation], ir.Value]
