@@ -3,7 +3,8 @@
 The cache key is each array argument's (dtype, shape, C-contiguity), each Python scalar's type
 (its value is a run-time argument, weakly typed as in JAX) and the static arguments' values.
 A cache hit costs a dict lookup and one native call; the arrays go to the compiled code as they
-are, whatever their strides.
+are, whatever their strides. With `device="cuda"`, or when an argument is a device array (cupy,
+`__cuda_array_interface__`, CUDA DLPack), the function compiles to PTX and runs on the GPU.
 
 >>> import numpy as np, tensorir
 >>> f = tensorir.jit(lambda a, b: np.tanh(a @ b).sum(axis=1))
@@ -27,6 +28,7 @@ from ..ir.core import Module
 from ..ir.parser import parse_module
 from ..ir.printer import print_module
 from ..lower_llvm.engine import DEFAULT_PIPELINE, Executable, compile_function
+from ..lower_ptx.runtime import as_device_array, is_device_array
 from ..passes.manager import PassManager, stage_names
 from . import pytree
 from .errors import TraceError
@@ -44,18 +46,20 @@ class Lowered:
 
     Stages: `traced` (tensor IR as traced), the name of each pass of the pipeline (the IR after
     it; a repeated pass is `name.2`), `generic` (the IR that is lowered, after all passes),
-    `llvm-unoptimized`, `llvm` (after -O3: what runs) and `asm`.
+    `llvm-unoptimized`, `llvm` (after -O3: what runs) and `asm` on the CPU, `ptx` on the GPU.
     """
 
     traced: str
     generic: str
-    executable: Executable
+    executable: Executable  # or a lower_ptx.GpuProgram on the GPU
     out_tree: pytree.TreeDef
     pipeline: str
+    device: str = "cpu"
 
     def stages(self) -> list[str]:
         passes = stage_names(self.pipeline)
-        return ["traced", *passes, "generic", "llvm-unoptimized", "llvm", "asm"]
+        code = "ptx" if self.device == "cuda" else "asm"
+        return ["traced", *passes, "generic", "llvm-unoptimized", "llvm", code]
 
     def as_text(self, stage: str = "traced") -> str:
         """The IR at `stage` (see `stages()`)."""
@@ -65,7 +69,10 @@ class Lowered:
             "llvm": lambda: self.executable.llvm_ir,
             "llvm-unoptimized": lambda: self.executable.llvm_ir_unoptimized,
             "asm": lambda: self.executable.asm,
+            "ptx": lambda: self.executable.ptx,
         }
+        if stage in ("asm", "ptx") and stage not in self.stages():
+            raise ValueError(f"no {stage} stage on device {self.device!r}")
         if stage in fixed:
             return fixed[stage]()
         if stage not in self.stages():
@@ -84,7 +91,9 @@ class Lowered:
         """Write every stage into `directory`, numbered in pipeline order."""
         os.makedirs(directory, exist_ok=True)
         for i, stage in enumerate(self.stages()):
-            ext = "ll" if stage.startswith("llvm") else "s" if stage == "asm" else "mlir"
+            ext = {"asm": "s", "ptx": "ptx"}.get(
+                stage, "ll" if stage.startswith("llvm") else "mlir"
+            )
             with open(os.path.join(directory, f"{i:02d}-{stage}.{ext}"), "w") as fh:
                 fh.write(self.as_text(stage) + "\n")
 
@@ -92,7 +101,14 @@ class Lowered:
         return self.executable.memory_stats()
 
     def __post_init__(self):
-        self.run = _runner(self.executable, self.out_tree)
+        if self.device == "cuda":
+            program, tree = self.executable, self.out_tree
+            if tree.kind == "leaf":
+                self.run = lambda *arrays: program(*arrays)[0]
+            else:
+                self.run = lambda *arrays: pytree.unflatten(tree, program(*arrays))
+        else:
+            self.run = _runner(self.executable, self.out_tree)
 
 
 def _runner(exe: Executable, out_tree: pytree.TreeDef) -> Callable:
@@ -116,11 +132,20 @@ class JitFunction:
     """A function compiled per argument signature; see `jit`."""
 
     def __init__(
-        self, fn: Callable, static_argnums=(), static_argnames=(), pipeline=DEFAULT_PIPELINE
+        self,
+        fn: Callable,
+        static_argnums=(),
+        static_argnames=(),
+        pipeline: str | None = None,
+        device: str | None = None,
+        arch: str | None = None,
     ):
+        if device not in (None, "cpu", "cuda"):
+            raise ValueError(f"tensorir.jit: device must be 'cpu' or 'cuda', got {device!r}")
         functools.update_wrapper(self, fn)
         self._fn = fn
         self._pipeline = pipeline
+        self._device, self._arch = device, arch
         self._dumps = 0
         self._static_argnums = tuple(sorted(_as_tuple(static_argnums)))
         self._static_argnames = frozenset(_as_tuple(static_argnames))
@@ -148,7 +173,7 @@ class JitFunction:
         entry = self._cache.get(key)
         if entry is None:
             entry = self._cache[key] = self._compile(args, kwargs, key)
-        if self._simple and not kwargs and all(_plain_array(a) for a in args):
+        if self._simple and not kwargs and all(_fast_path_array(a) for a in args):
             if len(self._fast) > 256:  # many distinct strides: start over rather than grow
                 self._fast.clear()
             self._fast[tuple([(type(a), a.dtype, a.shape, a.strides) for a in args])] = entry
@@ -183,6 +208,10 @@ class JitFunction:
         return tuple(key), arrays
 
     def _leaf(self, x, i: int):
+        if self._device != "cpu" and is_device_array(x):
+            a = as_device_array(x)
+            self._check_dtype(a.dtype, i)
+            return a, (a.dtype, a.shape, "cuda")
         if type(x) in _SCALARS:
             return np.asarray(x, dtype=_SCALARS[type(x)]), (type(x),)
         a = x if isinstance(x, np.ndarray) else None
@@ -194,13 +223,16 @@ class JitFunction:
                 "expected a numpy array, a numpy scalar or a Python bool/int/float "
                 "(mark other arguments static with static_argnums/static_argnames)"
             )
-        try:
-            T.DType.from_numpy(a.dtype)
-        except TypeError as e:
-            raise TypeError(f"tensorir.jit({self.__name__}): {self._arg_name(i)}: {e}") from None
+        self._check_dtype(a.dtype, i)
         if not a.dtype.isnative:
             a = a.astype(a.dtype.newbyteorder("="))
         return a, (a.dtype, a.shape, a.flags.c_contiguous)
+
+    def _check_dtype(self, dtype, i: int) -> None:
+        try:
+            T.DType.from_numpy(dtype)
+        except TypeError as e:
+            raise TypeError(f"tensorir.jit({self.__name__}): {self._arg_name(i)}: {e}") from None
 
     def _arg_name(self, i: int) -> str:
         if i < len(self._params):
@@ -208,13 +240,25 @@ class JitFunction:
         return f"array leaf {i}"
 
     def _compile(self, args, kwargs, key) -> Lowered:
+        on_gpu = self._device == "cuda" or any(k[-1] == "cuda" for k in key[2:] if len(k) == 3)
+        if on_gpu:
+            args, kwargs = _traceable(args, kwargs)
         traced = trace(self._fn, args, kwargs, self._static_argnums, self._static_argnames)
         f = traced.function
         text = print_module(Module([f]))
-        contiguous = [k[2] if len(k) == 3 else True for k in key[2:]]
-        exe = compile_function(f, contiguous, pipeline=self._pipeline)
+        if on_gpu:
+            from ..lower_ptx import DEFAULT_ARCH, GPU_PIPELINE, compile_ptx, device_arch
+
+            arch = self._arch or device_arch() or DEFAULT_ARCH
+            pipeline = self._pipeline or GPU_PIPELINE
+            exe = compile_ptx(f, arch, pipeline=pipeline)
+        else:
+            contiguous = [k[2] if len(k) == 3 else True for k in key[2:]]
+            pipeline = self._pipeline or DEFAULT_PIPELINE
+            exe = compile_function(f, contiguous, pipeline=pipeline)
         generic = print_module(Module([exe.generic_function]))
-        lowered = Lowered(text, generic, exe, traced.out_tree, self._pipeline)
+        device = "cuda" if on_gpu else "cpu"
+        lowered = Lowered(text, generic, exe, traced.out_tree, pipeline, device)
         dump_root = os.environ.get("TENSORIR_DUMP")
         if dump_root:
             self._dumps += 1
@@ -227,12 +271,20 @@ def jit(
     *,
     static_argnums=(),
     static_argnames=(),
-    pipeline: str = DEFAULT_PIPELINE,
+    pipeline: str | None = None,
+    device: str | None = None,
+    arch: str | None = None,
 ):
-    """Compile `fn` (numpy code) for the CPU; usable as `@jit` or `@jit(static_argnums=...)`.
+    """Compile `fn` (numpy code); usable as `@jit` or `@jit(static_argnums=...)`.
 
-    `pipeline` names the passes run before code generation (`tensorir.passes.PASSES`).
+    `pipeline` names the passes run before code generation (`tensorir.passes.PASSES`); by
+    default `DEFAULT_PIPELINE` on the CPU and `lower_ptx.GPU_PIPELINE` on the GPU.
     Setting `TENSORIR_DUMP=<dir>` writes every stage of every compilation under `<dir>`.
+
+    `device`: None runs on the CPU unless an argument is a device array (cupy,
+    `__cuda_array_interface__`, CUDA DLPack), which selects the GPU; "cuda" always runs on the
+    GPU (numpy arguments are copied there) and returns cupy arrays; "cpu" never uses the GPU.
+    `arch` is the GPU's compute capability (`sm_90`); by default the current device's.
 
     >>> import numpy as np, tensorir
     >>> @tensorir.jit
@@ -242,12 +294,29 @@ def jit(
     array([2., 2.], dtype=float32)
     """
     if fn is None:
-        return lambda f: JitFunction(f, static_argnums, static_argnames, pipeline)
-    return JitFunction(fn, static_argnums, static_argnames, pipeline)
+        return lambda f: JitFunction(f, static_argnums, static_argnames, pipeline, device, arch)
+    return JitFunction(fn, static_argnums, static_argnames, pipeline, device, arch)
 
 
-def _plain_array(a) -> bool:
-    return type(a) is np.ndarray and a.dtype.isnative
+def _fast_path_array(a) -> bool:
+    """Whether `a` can go to the compiled code as it is: a native-endian numpy array or a cupy
+    array (its type is part of the fast path's key)."""
+    if type(a) is np.ndarray:
+        return a.dtype.isnative
+    return type(a).__module__.startswith("cupy") and hasattr(a, "__cuda_array_interface__")
+
+
+def _traceable(args, kwargs):
+    """`args` and `kwargs` with device arrays known only through DLPack viewed as cupy arrays
+    (tracing reads shapes and dtypes; numpy and cupy arrays trace as they are)."""
+
+    def move(x):
+        if hasattr(x, "__cuda_array_interface__") or not is_device_array(x):
+            return x
+        return as_device_array(x)
+
+    leaves, tree = pytree.flatten((args, kwargs))
+    return pytree.unflatten(tree, [move(x) for x in leaves])
 
 
 def _as_tuple(x) -> tuple:

@@ -123,8 +123,8 @@ def _abstract(x) -> tuple[T.TensorType, bool]:
         if isinstance(x, int) and not isinstance(x, bool) and not -(2**63) <= x < 2**63:
             raise TraceOverflowError(f"Python integer argument {x} does not fit int64")
         return T.TensorType((), ir_dtype(np.asarray(x).dtype)), True
-    if isinstance(x, np.ndarray | np.generic):
-        return T.TensorType(tuple(x.shape), ir_dtype(x.dtype)), False
+    if isinstance(x, np.ndarray | np.generic) or hasattr(x, "__cuda_array_interface__"):
+        return T.TensorType(tuple(x.shape), ir_dtype(np.dtype(x.dtype))), False
     raise TraceError(
         f"argument of type {type(x).__name__} is not an array or a Python number",
         "pass it as a static argument (static_argnums / static_argnames)",

@@ -12,10 +12,21 @@ with cupy (an optional extra), or emulated on the CPU with the same grid mapping
 """
 
 from .kernels import KernelInfo, KernelModule, lower_kernels
-from .runtime import Emulator, GpuProgram, compile_ptx, device_arch, emulate, launch_config
+from .runtime import (
+    GPU_PIPELINE,
+    Emulator,
+    GpuProgram,
+    as_device_array,
+    compile_ptx,
+    device_arch,
+    emulate,
+    is_device_array,
+    launch_config,
+)
 from .target import DEFAULT_ARCH, emit_ptx, libdevice_path
 
 __all__ = [
-    "DEFAULT_ARCH", "Emulator", "GpuProgram", "KernelInfo", "KernelModule", "compile_ptx",
-    "device_arch", "emit_ptx", "emulate", "launch_config", "libdevice_path", "lower_kernels",
+    "DEFAULT_ARCH", "GPU_PIPELINE", "Emulator", "GpuProgram", "KernelInfo", "KernelModule",
+    "as_device_array", "compile_ptx", "device_arch", "emit_ptx", "emulate", "is_device_array",
+    "launch_config", "libdevice_path", "lower_kernels",
 ]  # fmt: skip

@@ -19,7 +19,6 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 
-import numpy as np
 from llvmlite import ir
 
 from ..ir import affine as A
@@ -30,23 +29,25 @@ from ..lower_llvm.buffers import Buffer, contiguous, emit_affine, splat
 from ..lower_llvm.loops import GenericLowering, emit_loop, emit_nest
 from ..lower_llvm.memplan import MemoryPlan, plan
 from ..lower_llvm.scalar import EMIT, I8, I32, I64, Ctx, declare, ll_type
+from .blocks import RowKernel, row_groups
+from .common import BUTTERFLY, WARP, emit_point, identity, shuffle
 from .target import PTX_TRIPLE
 
 GLOBAL = 1  # NVPTX address space of global memory
 SREGS = ("tid.x", "ntid.x", "ctaid.x", "nctaid.x")  # thread, block size, block, grid size
-WARP = 32
-BUTTERFLY = (16, 8, 4, 2, 1)  # lane distances of the shuffle steps of a warp reduction
 
 
 @dataclass
 class KernelInfo:
     """One kernel: its name, the points of its parallel domain, the threads computing each
-    point (1, or a warp for a reduction along contiguous memory) and the op it computes."""
+    point (1, a warp for a reduction along contiguous memory, or a block for a row kernel) and
+    the ops it computes."""
 
     name: str
     points: int
     lanes: int
     what: str
+    block: int = 0  # threads per block the kernel needs (a row kernel's), or 0: any
 
     @property
     def threads(self) -> int:
@@ -253,15 +254,7 @@ class _KernelLowering:
             return [emit_affine(b, e, ivs) for e in out_maps[k].results]
 
         def step() -> None:
-            accs = [
-                b.load(s) if s is not None else inits[k].load(b, out_index(k)) if a.uses else None
-                for k, (s, a) in enumerate(zip(slots, acc_args, strict=True))
-            ]
-            for k, v in enumerate(gl.body(b, ivs, accs)):
-                if slots[k] is None:
-                    outs[k].store(b, out_index(k), v)
-                else:
-                    b.store(v, slots[k])
+            emit_point(b, gl, ivs, slots, out_index)
 
         def store_results(finals: list[ir.Value]) -> None:
             if len(op.regions) == 2:  # results computed from the final accumulators
@@ -299,7 +292,7 @@ class _KernelLowering:
             """A lane's share of the reduction: points lane, lane + 32, ... of the flattened
             reduction domain, accumulated from the combiners' identities."""
             for k in accumulating:
-                b.store(_identity(combiners[k], slots[k].allocated_type), slots[k])
+                b.store(identity(combiners[k], slots[k].allocated_type), slots[k])
 
             def red_point(r: ir.Value) -> None:
                 rest = r
@@ -382,6 +375,7 @@ class _ModuleLowering:
     def lower(self) -> KernelModule:
         f = self.f
         kernels = []
+        grouped = {op: g for g in row_groups(f.body.ops) for op in g[0]}
         for n, op in enumerate(f.body.ops):
             if op.name in ("func.return", "tir.constant", "tir.empty"):
                 continue
@@ -390,6 +384,13 @@ class _ModuleLowering:
                     f"the GPU backend cannot lower {op.name}; generalize first"
                 )
             name = f"{self.name}_k{n}"
+            if op in grouped:
+                members, rows = grouped[op]
+                if op is members[0]:
+                    points, block = RowKernel(_KernelLowering(self, name), members, rows).lower()
+                    what = "rows: " + "; ".join(_describe(m) for m in members)
+                    kernels.append(KernelInfo(name, points, block, what, block))
+                continue
             points, lanes = _KernelLowering(self, name).generic(op)
             kernels.append(KernelInfo(name, points, lanes, _describe(op)))
         for v, k in self.plan.copies:
@@ -463,21 +464,6 @@ def _warp_combiners(gl: GenericLowering, red: list[int]) -> list | None:
     return found if reads_along_red else None
 
 
-def _identity(c: Operation, ty: ir.Type) -> ir.Constant:
-    """The value combiner `c` leaves any operand unchanged with."""
-    dtype = c.results[0].type
-    if c.name in ("s.add", "s.mul"):
-        one = c.name == "s.mul"
-        return ir.Constant(ty, (1.0 if one else -0.0) if dtype.is_float else int(one))
-    is_max = c.name == "s.max"
-    if dtype.is_float:
-        return ir.Constant(ty, float("-inf") if is_max else float("inf"))
-    if dtype.is_bool:
-        return ir.Constant(ty, 0 if is_max else 1)
-    info = np.iinfo(dtype.np)
-    return ir.Constant(ty, int(info.min if is_max else info.max))
-
-
 class _WarpReduction:
     """Combining the lanes' partial accumulators into the warp's total: a butterfly of
     shuffles on the GPU; on the host the same butterfly over an array of the lanes' values, so
@@ -497,7 +483,7 @@ class _WarpReduction:
             vals = [b.load(s) for s in self.slots]
             for off in BUTTERFLY:
                 vals = [
-                    self.combine(c, v, _shuffle(b, self.kl.module, v, off))
+                    self.combine(c, v, shuffle(b, self.kl.module, v, off))
                     for c, v in zip(self.combiners, vals, strict=True)
                 ]
             return vals
@@ -527,31 +513,6 @@ class _WarpReduction:
             emit_loop(b, ir.Constant(I64, WARP), butterfly, "shfl")
         last = len(BUTTERFLY) % 2
         return [b.load(at(pair[last], ir.Constant(I64, 0))) for pair in arrays]
-
-
-def _shuffle(b: ir.IRBuilder, module: ir.Module, v: ir.Value, off: int) -> ir.Value:
-    """The value `v` of lane (this lane xor `off`), moved as one or two 32-bit words."""
-    shfl = declare(module, "llvm.nvvm.shfl.sync.bfly.i32", I32, [I32, I32, I32, I32])
-    if isinstance(v.type, ir.IntType):
-        bits = v.type.width
-    else:
-        bits = {ir.HalfType: 16, ir.FloatType: 32, ir.DoubleType: 64}[type(v.type)]
-    word = ir.IntType(bits)
-    x = v if isinstance(v.type, ir.IntType) else b.bitcast(v, word)
-
-    def move(w: ir.Value) -> ir.Value:
-        args = [ir.Constant(I32, -1), w, ir.Constant(I32, off), ir.Constant(I32, WARP - 1)]
-        return b.call(shfl, args)
-
-    if bits == 64:
-        lo = move(b.trunc(x, I32))
-        hi = move(b.trunc(b.lshr(x, ir.Constant(word, 32)), I32))
-        y = b.or_(b.zext(lo, word), b.shl(b.zext(hi, word), ir.Constant(word, 32)))
-    elif bits < 32:
-        y = b.trunc(move(b.zext(x, I32)), word)
-    else:
-        y = move(x)
-    return y if isinstance(v.type, ir.IntType) else b.bitcast(y, v.type)
 
 
 def _nbytes(t: T.TensorType) -> int:

@@ -11,6 +11,7 @@ import ctypes
 import functools
 import itertools
 import threading
+import time
 from dataclasses import dataclass, field
 
 import llvmlite.binding as llvm
@@ -20,8 +21,10 @@ from ..ir.core import Function, Module
 from ..lower_llvm.engine import DEFAULT_PIPELINE, host_target_machine, optimize
 from ..passes.manager import PassManager
 from .kernels import KernelInfo, KernelModule, lower_kernels
-from .target import DEFAULT_ARCH, emit_ptx
+from .target import DEFAULT_ARCH, optimize_ptx_module, target_machine
 
+# on a GPU, recomputing an exponential costs less than storing it and reading it back
+GPU_PIPELINE = DEFAULT_PIPELINE.replace("fuse", "fuse-recompute")
 BLOCK = 256  # threads per block
 MAX_GRID = 8192  # blocks; the grid-stride loop covers larger domains
 
@@ -33,6 +36,14 @@ def launch_config(threads: int, block: int = BLOCK, max_grid: int = MAX_GRID) ->
         return 0, block
     per_block = min(block, -(-threads // 32) * 32)
     return min(-(-threads // per_block), max_grid), per_block
+
+
+def kernel_launch(k: KernelInfo, block: int = BLOCK, max_grid: int = MAX_GRID) -> tuple[int, int]:
+    """(blocks, threads per block) of kernel `k`: a row kernel's own block size, a block per
+    row up to `max_grid`; otherwise `launch_config`."""
+    if k.block:
+        return min(k.points, max_grid), k.block
+    return launch_config(k.threads, block, max_grid)
 
 
 _names = itertools.count()
@@ -64,14 +75,19 @@ def _generalize(f: Function, pipeline: str) -> Function:
 
 @dataclass
 class GpuProgram:
-    """A function compiled to PTX for `arch`; call it with cupy arrays (needs cupy and a GPU).
+    """A function compiled to PTX for `arch`; call it with device arrays (needs cupy and a GPU).
 
-    `kernels` lists the kernels in launch order, each with its `launch_config`.
+    `kernels` lists the kernels in launch order, each with its `launch_config`. The stages of
+    the compilation stay readable: `generic_function` (the IR lowered), `llvm_ir_unoptimized`
+    (the kernels as generated), `llvm_ir` (libdevice linked, after -O3) and `ptx`.
     """
 
     ptx: str
     arch: str
     lowered: KernelModule
+    llvm_ir: str = ""
+    generic_function: Function | None = None
+    timings: dict = field(default_factory=dict)
     _modules: dict = field(default_factory=dict, repr=False)
 
     @property
@@ -79,13 +95,23 @@ class GpuProgram:
         return self.lowered.kernels
 
     @property
-    def llvm_ir(self) -> str:
+    def llvm_ir_unoptimized(self) -> str:
         """The kernels' LLVM IR as generated (before libdevice linking and -O3)."""
         return str(self.lowered.module)
 
+    def memory_stats(self) -> dict:
+        """Intermediate buffers (placed in one device workspace per call), as on the CPU."""
+        p = self.lowered.plan
+        return {
+            "intermediates": len(p.nbytes),
+            "intermediate_bytes": sum(p.nbytes.values()),
+            "peak_intermediate_bytes": p.peak_bytes,
+            "workspace_bytes": p.arena_bytes,
+        }
+
     def launches(self) -> list[tuple[str, tuple[int, int]]]:
         """(kernel name, (grid, block)) of every launch, in order."""
-        return [(k.name, launch_config(k.threads)) for k in self.kernels]
+        return [(k.name, kernel_launch(k)) for k in self.kernels]
 
     def _device_launches(self) -> list:
         """(kernel function, grid, block) of every launch, the module loaded once per device."""
@@ -97,7 +123,7 @@ class GpuProgram:
             mod = cupy.cuda.function.Module()
             mod.load(self.ptx.encode() + b"\0")
             launches = [
-                (mod.get_function(name), grid, block)
+                (mod.get_function(name), (grid,), (block,))
                 for name, (grid, block) in self.launches()
                 if grid
             ]
@@ -105,7 +131,8 @@ class GpuProgram:
         return launches
 
     def __call__(self, *arrays):
-        """Run on cupy arrays (on the current stream); returns a list of new cupy arrays."""
+        """Run on device arrays (cupy, `__cuda_array_interface__` or CUDA DLPack; numpy arrays
+        are copied to the device) on the current stream; returns a list of new cupy arrays."""
         import cupy
 
         lw = self.lowered
@@ -113,15 +140,16 @@ class GpuProgram:
             raise TypeError(f"expected {len(lw.in_types)} arrays, got {len(arrays)}")
         ins = []
         for i, (a, t) in enumerate(zip(arrays, lw.in_types, strict=True)):
+            a = as_device_array(a)
             if a.shape != t.shape or a.dtype != t.dtype.np:
                 raise TypeError(f"argument {i}: expected {t}, got {a.dtype}{list(a.shape)}")
-            ins.append(cupy.ascontiguousarray(cupy.asarray(a)))
+            ins.append(a if a.flags.c_contiguous else cupy.ascontiguousarray(a))
         outs = [cupy.empty(t.shape, t.dtype.np) for t in lw.out_types]
         workspace = cupy.empty(max(lw.plan.arena_bytes, 1), np.uint8)
-        err = cupy.zeros(1, np.int32)
+        err = cupy.zeros(1, np.int32) if lw.errors else workspace
         args = (*ins, *outs, workspace, err)
         for kernel, grid, block in self._device_launches():
-            kernel((grid,), (block,), args)  # on the current stream
+            kernel(grid, block, args)  # on the current stream
         if lw.errors:  # only kernels that can fail cost a synchronization
             code = int(err.get()[0])
             if code:
@@ -129,12 +157,44 @@ class GpuProgram:
         return outs
 
 
-def compile_ptx(
-    f: Function, arch: str = DEFAULT_ARCH, pipeline: str = DEFAULT_PIPELINE
-) -> GpuProgram:
+def is_device_array(x) -> bool:
+    """Whether `x` lives on a CUDA device: a cupy array, anything with
+    `__cuda_array_interface__`, or a DLPack producer reporting a CUDA device."""
+    if hasattr(x, "__cuda_array_interface__"):
+        return True
+    dl = getattr(x, "__dlpack_device__", None)
+    if dl is None:
+        return False
+    try:
+        return dl()[0] in (2, 3)  # kDLCUDA, kDLCUDAHost
+    except (TypeError, ValueError):
+        return False
+
+
+def as_device_array(x):
+    """`x` as a cupy array without a copy when it already lives on the device (cupy, CUDA array
+    interface, DLPack); numpy arrays and scalars are copied to the device."""
+    import cupy
+
+    if isinstance(x, cupy.ndarray):
+        return x
+    if hasattr(x, "__cuda_array_interface__"):
+        return cupy.asarray(x)
+    if is_device_array(x):
+        return cupy.from_dlpack(x)
+    return cupy.asarray(np.asarray(x))
+
+
+def compile_ptx(f: Function, arch: str = DEFAULT_ARCH, pipeline: str = GPU_PIPELINE) -> GpuProgram:
     """Run `pipeline` on tensor-level `f` (it is modified) and compile its kernels to PTX."""
-    lowered = lower_kernels(_generalize(f, pipeline))
-    return GpuProgram(emit_ptx(lowered.module, arch), arch, lowered)
+    pm = PassManager(pipeline)
+    g = pm.run(Module([f])).functions[0]
+    t0 = time.perf_counter()
+    lowered = lower_kernels(g)
+    mod = optimize_ptx_module(lowered.module, arch)
+    ptx = target_machine(arch).emit_assembly(mod)
+    timings = {**pm.timings, "llvm": time.perf_counter() - t0}
+    return GpuProgram(ptx, arch, lowered, str(mod), g, timings)
 
 
 class Emulator:
@@ -159,9 +219,7 @@ class Emulator:
 
     def launches(self) -> list[tuple[str, tuple[int, int]]]:
         """(kernel name, (grid, block)) of every emulated launch, in order."""
-        return [
-            (k.name, launch_config(k.threads, self.block, self.max_grid)) for k, _ in self._drivers
-        ]
+        return [(k.name, kernel_launch(k, self.block, self.max_grid)) for k, _ in self._drivers]
 
     def __call__(self, *arrays: np.ndarray) -> list[np.ndarray]:
         """Run on numpy arrays; returns a list of new arrays."""
@@ -196,7 +254,7 @@ def _garbage(shape: tuple, dtype) -> np.ndarray:
 
 
 def emulate(
-    f: Function, pipeline: str = DEFAULT_PIPELINE, block: int = BLOCK, max_grid: int = MAX_GRID
+    f: Function, pipeline: str = GPU_PIPELINE, block: int = BLOCK, max_grid: int = MAX_GRID
 ) -> Emulator:
     """Run `pipeline` on tensor-level `f` (it is modified) and build its GPU kernels for
     emulation on the CPU."""

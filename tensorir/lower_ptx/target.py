@@ -76,8 +76,8 @@ def target_machine(arch: str) -> llvm.TargetMachine:
     return llvm.Target.from_triple(PTX_TRIPLE).create_target_machine(cpu=arch, opt=3)
 
 
-def emit_ptx(module: ir.Module, arch: str = DEFAULT_ARCH) -> str:
-    """PTX for `module` (triple nvptx64-nvidia-cuda), libdevice linked where it is called."""
+def optimize_ptx_module(module: ir.Module, arch: str = DEFAULT_ARCH) -> llvm.ModuleRef:
+    """`module` (triple nvptx64-nvidia-cuda) with libdevice linked where it is called, at -O3."""
     tm = target_machine(arch)
     mod = llvm.parse_assembly(str(module))
     mod.triple = PTX_TRIPLE
@@ -96,7 +96,12 @@ def emit_ptx(module: ir.Module, arch: str = DEFAULT_ARCH) -> str:
     pto = llvm.create_pipeline_tuning_options(speed_level=3)
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(mod, pb)
-    return tm.emit_assembly(mod)
+    return mod
+
+
+def emit_ptx(module: ir.Module, arch: str = DEFAULT_ARCH) -> str:
+    """PTX for `module` (triple nvptx64-nvidia-cuda), libdevice linked where it is called."""
+    return target_machine(arch).emit_assembly(optimize_ptx_module(module, arch))
 
 
 def kernel_names(module: ir.Module) -> set[str]:

@@ -13,6 +13,10 @@ computed twice. Instead, when C visits every element of R once (a reduction over
 softmax's sum of exponentials), C takes P over and writes R as a side output for the later
 users, so P's loop disappears without recomputation. Every decision goes to the
 `tensorir.fusion` logger (`TENSORIR_LOG=fusion`).
+
+`fuse-recompute` is the same pass for GPUs, where arithmetic is cheap next to memory traffic:
+an expensive producer with other users is recomputed in each consumer instead of being stored,
+so softmax's exponentials are computed twice and never written.
 """
 
 from __future__ import annotations
@@ -53,7 +57,9 @@ def _inverse_permutation(m: AffineMap) -> list[int] | None:
     return inv
 
 
-def _why_not(producer: Operation, result: OpResult, consumer: Operation) -> str | None:
+def _why_not(
+    producer: Operation, result: OpResult, consumer: Operation, recompute: bool = False
+) -> str | None:
     """The reason `producer` cannot fuse into `consumer`, or None."""
     if producer.name != "tir.generic":
         return "producer is not a generic"
@@ -76,13 +82,19 @@ def _why_not(producer: Operation, result: OpResult, consumer: Operation) -> str 
         if user is not consumer and user.parent is _body(consumer):
             return "consumer reads the result at computed indices"
     others = [u for u, _ in result.uses if u is not consumer]
-    if others and _expensive(producer) and not _can_side_output(result, consumer, others):
+    if (
+        others
+        and _side_output(producer, recompute)
+        and not _can_side_output(result, consumer, others)
+    ):
         return f"result has {len(others)} other use(s) and the producer is expensive"
     return None
 
 
-def _expensive(producer: Operation) -> bool:
-    return any(op.name in EXPENSIVE for op in _body(producer).ops)
+def _side_output(producer: Operation, recompute: bool) -> bool:
+    """Whether a producer with other users is stored (taken over as a side output) rather
+    than recomputed in each consumer."""
+    return not recompute and any(op.name in EXPENSIVE for op in _body(producer).ops)
 
 
 def extents(operands, maps, n: int) -> list[int | None]:
@@ -143,8 +155,9 @@ def _clone_body_ops(b: Builder, ops, env: dict, index_exprs=None) -> None:
             env[old] = r
 
 
-def fuse(producer: Operation, consumer: Operation) -> Operation:
-    """Fold `producer` into `consumer`; returns the new consumer (the old one is erased)."""
+def fuse(producer: Operation, consumer: Operation, recompute: bool = False) -> Operation:
+    """Fold `producer` into `consumer`; returns the new consumer (the old one is erased).
+    `recompute`: an expensive producer with other users is recomputed, never stored."""
     result = producer.result
     p_maps = producer.attrs["indexing_maps"]
     p_in = producer.attrs["num_inputs"]
@@ -172,7 +185,8 @@ def fuse(producer: Operation, consumer: Operation) -> Operation:
     inits = list(consumer.operands[c_in:])
     iterators = list(consumer.attrs["iterator_types"])
     # an expensive producer with other users is taken over; a cheap one is recomputed here
-    side_output = _expensive(producer) and any(u is not consumer for u, _ in result.uses)
+    others = any(u is not consumer for u, _ in result.uses)
+    side_output = others and _side_output(producer, recompute)
     if side_output:  # the consumer also writes the producer's result, for its other users
         inits.append(producer.operands[p_in])
         maps.append(read_map)
@@ -215,7 +229,7 @@ def fuse(producer: Operation, consumer: Operation) -> Operation:
     return new_op
 
 
-def _fuse_function(f: Function) -> None:
+def _fuse_function(f: Function, recompute: bool = False) -> None:
     said: set[tuple[int, int, str]] = set()
 
     def note(msg: str, *key) -> None:
@@ -232,10 +246,10 @@ def _fuse_function(f: Function) -> None:
             for v in consumer.operands[: consumer.attrs["num_inputs"]]:
                 if not isinstance(v, OpResult):
                     continue
-                reason = _why_not(v.op, v, consumer)
+                reason = _why_not(v.op, v, consumer, recompute)
                 if reason is None:
                     try:
-                        fused = fuse(v.op, consumer)
+                        fused = fuse(v.op, consumer, recompute)
                     except (ValueError, IRTypeError) as e:
                         reason = str(e)
                 if reason is not None:
@@ -506,4 +520,12 @@ def fuse_pass(module: Module) -> Module:
     """Fuse producer generics into their consumers throughout `module`."""
     for f in module.functions:
         _fuse_function(f)
+    return module
+
+
+@register_pass("fuse-recompute")
+def fuse_recompute_pass(module: Module) -> Module:
+    """Fusion for GPUs: as `fuse`, but expensive producers are recomputed, never stored."""
+    for f in module.functions:
+        _fuse_function(f, recompute=True)
     return module

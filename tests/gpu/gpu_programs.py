@@ -73,6 +73,24 @@ PROGRAMS = [
     Program("any_all_rows", lambda a: (np.any(a > 1.5, axis=1), np.all(a > -3, axis=1)), (x2,)),
     Program("half_sum_rows", lambda a: (a * a).sum(axis=1), (x2.astype(np.float16),), rtol=2e-3),
     Program("softmax", softmax, (f32(33, 129),), rtol=1e-5, atol=1e-7),
+    Program("softmax_long_rows", softmax, (f32(5, 1000),), rtol=1e-5, atol=1e-7),
+    Program("softmax_3d", softmax, (f32(3, 4, 70),), rtol=1e-5, atol=1e-7),
+    Program(
+        "normalize_planes",
+        lambda a: (
+            (a - a.mean(axis=(1, 2), keepdims=True)) / np.abs(a).max(axis=(1, 2), keepdims=True)
+        ),
+        (f32(4, 6, 50),),
+        rtol=1e-5,
+        atol=1e-6,
+    ),
+    Program(
+        "log_softmax_and_argmax",
+        lambda a: (a - np.log(np.exp(a).sum(axis=1, keepdims=True)), a.argmax(axis=1)),
+        (f32(9, 300),),
+        rtol=1e-5,
+        atol=1e-6,
+    ),
     Program("layernorm", layernorm, (f32(19, 67), f32(67), f32(67)), rtol=1e-4, atol=1e-5),
     Program("matmul", lambda a, b: a @ b, (f32(31, 45), f32(45, 23)), rtol=1e-4, atol=1e-5),
     Program(

@@ -9,7 +9,7 @@ import sys
 
 import numpy as np
 import pytest
-from gpu_programs import PROGRAMS, Program, softmax
+from gpu_programs import PROGRAMS, Program, layernorm, softmax
 
 from tensorir.frontend.trace import trace
 from tensorir.ir import Builder
@@ -46,14 +46,26 @@ def test_ptxas_accepts(p: Program, arch: str, tmp_path) -> None:
 
 
 def test_kernel_mapping() -> None:
-    """Fused softmax is three kernels: row max and row sum take a warp per row (reading the row
-    along contiguous memory), normalizing takes a thread per element."""
+    """Fused softmax is ONE row kernel: a block per row computes the row max, the row sum and
+    the normalization, combining its threads' partials with warp shuffles and barriers; a lone
+    row sum takes a warp per row."""
     x = np.ones((33, 129), np.float32)
     program = compile_ptx(trace(softmax, (x,)).function)
-    assert [(k.points, k.lanes) for k in program.kernels] == [(33, 32), (33, 32), (33 * 129, 1)]
-    assert "shfl.sync.bfly.b32" in program.ptx  # the warps combine their lanes' partials
-    assert program.launches()[2][1] == launch_config(33 * 129)
+    assert [(k.points, k.lanes, k.block) for k in program.kernels] == [(33, 160, 160)]
+    assert program.launches() == [(program.kernels[0].name, (33, 160))]
+    assert "shfl.sync.bfly.b32" in program.ptx and "bar.sync" in program.ptx
     assert "llvm.nvvm" not in program.ptx and "%tid.x" in program.ptx
+    rows = compile_ptx(trace(lambda a: a.sum(axis=1) * 2.0, (x,)).function)
+    assert [(k.points, k.lanes) for k in rows.kernels] == [(33, 32)]
+    assert launch_config(33 * 32) == rows.launches()[0][1]
+
+
+def test_layernorm_is_one_row_kernel() -> None:
+    """Mean, variance and normalization share the rows: one kernel, the row read once from
+    device memory (the later members find it in the cache)."""
+    x, g = np.ones((19, 67), np.float32), np.ones(67, np.float32)
+    program = compile_ptx(trace(layernorm, (x, g, g)).function)
+    assert len(program.kernels) == 1 and program.kernels[0].what.startswith("rows:")
 
 
 def test_launch_config() -> None:
@@ -80,3 +92,27 @@ def test_importing_never_needs_cupy() -> None:
         "assert 'cupy' not in sys.modules\n"
     )
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+@pytest.mark.skipif(PTXAS is None, reason="ptxas is not on PATH")
+def test_jit_lowers_to_ptx_without_a_gpu(tmp_path) -> None:
+    """`jit(device="cuda").lower(...)` shows every stage down to the PTX, which ptxas takes;
+    neither cupy nor a GPU is needed to compile and inspect."""
+    import tensorir
+
+    f = tensorir.jit(lambda a: np.exp(a).sum(axis=1), device="cuda", arch="sm_90")
+    lowered = f.lower(np.ones((4, 8), np.float32))
+    assert lowered.stages()[-3:] == ["llvm-unoptimized", "llvm", "ptx"]
+    ptx = lowered.as_text("ptx")
+    assert ".target sm_90" in ptx and "__nv_expf" not in lowered.as_text("llvm")
+    assert "tir.generic" in lowered.as_text("generic")
+    with pytest.raises(ValueError, match="no asm stage"):
+        lowered.as_text("asm")
+    assemble(ptx, "sm_90", tmp_path)
+
+
+def test_jit_rejects_an_unknown_device() -> None:
+    import tensorir
+
+    with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
+        tensorir.jit(lambda a: a, device="tpu")

@@ -1,0 +1,332 @@
+"""Row kernels: a run of generics over the same rows becomes one kernel in which a block of
+threads owns one row at a time.
+
+Softmax after fusion is three generics over rows i: the row max m[i], the row sum s[i] of
+exp(x - m) and the normalization exp(x - m) / s. As three kernels they read x three times from
+device memory. As one row kernel, a block reads row i, reduces it cooperatively (each thread a
+strided share, a shuffle butterfly in each warp, then across warps through shared memory) and
+goes on to the next member while the row is still in the cache: device memory sees x once and
+the output once. Members exchange per-row values (m[i], s[i]) through their ordinary buffers,
+which is correct because one block computes all members of a row and a barrier separates them.
+
+Cooperative code is written as *phases*: `phase(body)` runs `body(t)` for every thread t of the
+block and then a barrier. On the GPU a phase is the body with t = the thread id followed by
+`barrier.sync`; in emulation (`host=True`) it is a loop over the block's threads, so the
+emulator runs exactly the GPU's schedule between barriers (as MCUDA-style thread loops do) and
+a barrier cannot be missing, since the generator emits one at the end of every phase.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+
+from llvmlite import ir
+
+from ..ir import affine as A
+from ..ir.core import Operation, OpResult
+from ..ir.ops_tensor import is_pointwise, loop_bounds
+from ..lower_llvm.buffers import emit_affine
+from ..lower_llvm.loops import GenericLowering, emit_loop
+from ..lower_llvm.scalar import EMIT, I32, I64, Ctx, declare, ll_type
+from .common import BUTTERFLY, WARP, emit_point, identity, shuffle
+
+MAX_THREADS = 256  # threads of a row kernel's block
+SHARED = 3  # NVPTX address space of shared memory
+
+
+def row_groups(ops: list[Operation]) -> list[tuple[list[Operation], int]]:
+    """Runs of consecutive generics one row kernel computes, with their number of row dims:
+    a row reduction, then every following generic over the same rows that reads the members'
+    results only at its own row."""
+    generics = [op for op in ops if op.name == "tir.generic"]
+    groups, i = [], 0
+    while i < len(generics):
+        rows = _reduction_rows(generics[i])
+        members = [generics[i]]
+        if rows is not None:
+            for op in generics[i + 1 :]:
+                if not _joins(op, members, rows):
+                    break
+                members.append(op)
+        if len(members) > 1:
+            groups.append((members, rows))
+        i += len(members)
+    return groups
+
+
+def _sizes(op: Operation) -> list[int]:
+    return [op.operands[k].type.shape[pos] for k, pos in loop_bounds(op)]
+
+
+def _is_row_map(m: A.AffineMap, rows: int) -> bool:
+    """Whether `m` indexes by the row dims first, in order, and by them nowhere else."""
+    head = [A.Dim(d) for d in range(rows)]
+    if list(m.results[:rows]) != head:
+        return False
+    return all(not (_dims(e) & set(range(rows))) for e in m.results[rows:])
+
+
+def _dims(e: A.Expr) -> set[int]:
+    if isinstance(e, A.Dim):
+        return {e.pos}
+    if isinstance(e, A.Bin):
+        return _dims(e.lhs) | _dims(e.rhs)
+    return set()
+
+
+def _reduction_rows(op: Operation) -> int | None:
+    """The number of leading parallel dims of a generic reducing over all its other dims with
+    reassociable combiners into per-row results, or None."""
+    iters = op.attrs["iterator_types"]
+    rows = next((d for d, it in enumerate(iters) if it != "parallel"), len(iters))
+    if rows == 0 or rows == len(iters) or any(it != "reduction" for it in iters[rows:]):
+        return None
+    return rows if _member_kind(op, rows) == "reduction" else None
+
+
+def _member_kind(op: Operation, rows: int) -> str | None:
+    """'pointwise' or 'reduction' for a generic a row kernel can compute, else None."""
+    iters = op.attrs["iterator_types"]
+    inner = set(iters[rows:])
+    if any(it != "parallel" for it in iters[:rows]) or len(inner) != 1:
+        return None
+    if inner == {"parallel"}:
+        return "pointwise"
+    n_in = op.attrs["num_inputs"]
+    gl = GenericLowering(op, [], [], [], None)
+    yields = op.regions[0].block.ops[-1].operands
+    for k, m in enumerate(op.attrs["indexing_maps"][n_in:]):
+        if is_pointwise(m):
+            continue  # a side output, written at every point
+        v = yields[k]
+        if list(m.results) != [A.Dim(d) for d in range(rows)]:
+            return None
+        if not (isinstance(v, OpResult) and v.op in gl.combiners):
+            return None
+    return "reduction"
+
+
+def _joins(op: Operation, members: list[Operation], rows: int) -> bool:
+    if _member_kind(op, rows) is None or _sizes(op)[:rows] != _sizes(members[0])[:rows]:
+        return False
+    produced = {r: m for m in members for r in m.results}
+    for v, m in zip(op.operands, op.attrs["indexing_maps"], strict=True):
+        if v in produced:
+            p = produced[v]
+            p_map = p.attrs["indexing_maps"][p.attrs["num_inputs"] + v.index]
+            if not (_is_row_map(m, rows) and _is_row_map(p_map, rows)):
+                return False
+    return True
+
+
+class RowKernel:
+    """Emits one row kernel: `kl` is the kernel being built (a `_KernelLowering`)."""
+
+    def __init__(self, kl, members: list[Operation], rows: int):
+        self.kl, self.b, self.members, self.rows = kl, kl.b, members, rows
+        self.host = kl.owner.host
+        inner = max(math.prod(_sizes(op)[rows:]) for op in members)
+        self.threads = min(MAX_THREADS, max(WARP, -(-inner // WARP) * WARP))
+        self.warps = self.threads // WARP
+        self.tid, _, self.ctaid, self.nctaid = kl.thread_ids()
+        self.n_shared = 0
+
+    def lower(self) -> tuple[int, int]:
+        """Emit the kernel; returns (rows, threads per row)."""
+        b = self.b
+        row_sizes = _sizes(self.members[0])[: self.rows]
+        lows = []
+        for op in self.members:
+            n_in = op.attrs["num_inputs"]
+            ins = [self.kl.buffer_of(v) for v in op.operands[:n_in]]
+            inits = [self.kl.buffer_of(v) for v in op.operands[n_in:]]
+            outs = [self.kl.buffer_of(r) for r in op.results]
+            lows.append(GenericLowering(op, ins, inits, outs, self.kl))
+
+        def row(r: ir.Value) -> None:
+            row_ivs = _unflatten(b, r, row_sizes)
+            for gl in lows:
+                self.member(gl, row_ivs)
+
+        # every thread of a block walks the same rows, so all reach every barrier
+        n_rows = math.prod(row_sizes)
+        emit_loop(b, ir.Constant(I64, n_rows), row, "row", self.ctaid, self.nctaid)
+        self.kl.finish()
+        return n_rows, self.threads
+
+    def phase(self, body: Callable[[ir.Value], None]) -> None:
+        """body(t) for every thread t of the block, then a barrier."""
+        if self.host:
+            emit_loop(self.b, ir.Constant(I64, self.threads), body, "thread")
+            return
+        body(self.tid)
+        self.barrier()
+
+    def barrier(self) -> None:
+        fn = declare(self.kl.module, "llvm.nvvm.barrier.cta.sync.aligned.all", ir.VoidType(), [I32])
+        self.b.call(fn, [ir.Constant(I32, 0)])
+
+    def shared(self, ty: ir.Type, n: int) -> ir.Value:
+        """An array of `n` values visible to the whole block (per block, in emulation)."""
+        arr = ir.ArrayType(ty, n)
+        if self.host:
+            return self.kl.alloca(arr)
+        name = f"{self.kl.fn.name}_shared{self.n_shared}"
+        self.n_shared += 1
+        g = ir.GlobalVariable(self.kl.module, arr, name, addrspace=SHARED)
+        g.linkage, g.initializer, g.align = "internal", ir.Constant(arr, ir.Undefined), 16
+        return g
+
+    def at(self, arr: ir.Value, i: ir.Value) -> ir.Value:
+        return self.b.gep(arr, [ir.Constant(I64, 0), i], inbounds=True)
+
+    def member(self, gl: GenericLowering, row_ivs: list[ir.Value]) -> None:
+        """Emit member `gl` for the row at `row_ivs`: its inner points split over the threads,
+        reductions combined across the block."""
+        b, op, rows = self.b, gl.op, self.rows
+        sizes = _sizes(op)
+        n_in = gl.n_in
+        ivs: list = [*row_ivs, *[None] * (len(sizes) - rows)]
+        acc_args = op.regions[0].block.args[n_in:]
+        out_maps = gl.maps[n_in:]
+        reduces = _member_kind(op, rows) == "reduction"
+        slots = [
+            self.kl.alloca(ll_type(a.type)) if reduces and not is_pointwise(m) else None
+            for a, m in zip(acc_args, out_maps, strict=True)
+        ]
+
+        def out_index(k: int) -> list[ir.Value]:
+            return [emit_affine(b, e, ivs) for e in out_maps[k].results]
+
+        def step() -> None:
+            emit_point(b, gl, ivs, slots, out_index)
+
+        inner_sizes = sizes[rows:]
+
+        def points(t: ir.Value) -> None:
+            def at(q: ir.Value) -> None:
+                ivs[rows:] = _unflatten(b, q, inner_sizes)
+                step()
+
+            total = ir.Constant(I64, math.prod(inner_sizes))
+            emit_loop(b, total, at, "inner", t, ir.Constant(I64, self.threads))
+
+        if not reduces:
+            self.phase(points)
+            return
+        accumulating = [k for k, s in enumerate(slots) if s is not None]
+        yields = op.regions[0].block.ops[-1].operands
+        combiners = [yields[k].op for k in accumulating]
+        ctx = Ctx(b, self.kl.module, ivs, self.kl.buffer_of, self.kl.report, gl.combiners)
+
+        def combine(c: Operation, x: ir.Value, y: ir.Value) -> ir.Value:
+            return EMIT[c.name](ctx, [x, y], c)
+
+        tys = [slots[k].allocated_type for k in accumulating]
+        partials = [self.shared(ty, WARP) for ty in tys]  # one per warp
+
+        def partial(t: ir.Value) -> None:
+            """Thread t's share: points t, t + threads, ..., from the combiners' identities."""
+            for k, c in zip(accumulating, combiners, strict=True):
+                b.store(identity(c, slots[k].allocated_type), slots[k])
+            points(t)
+
+        def finish(totals: list[ir.Value]) -> None:
+            finals = [
+                combine(c, gl.inits[k].load(b, out_index(k)), v)
+                for k, c, v in zip(accumulating, combiners, totals, strict=True)
+            ]
+            if len(op.regions) == 2:  # results computed from the final accumulators
+                finals = gl.epilogue(b, ivs, finals)
+            for k, v in zip(accumulating, finals, strict=True):
+                gl.outs[k].store(b, out_index(k), v)
+
+        if self.host:
+            self.host_reduce(partial, slots, accumulating, combine, combiners, tys, finish)
+            return
+        partial(self.tid)
+        vals = self.butterfly([b.load(slots[k]) for k in accumulating], combine, combiners)
+        lane = b.urem(self.tid, ir.Constant(I64, WARP))
+        warp = b.udiv(self.tid, ir.Constant(I64, WARP))
+        with b.if_then(b.icmp_unsigned("==", lane, ir.Constant(I64, 0))):
+            for arr, v in zip(partials, vals, strict=True):
+                b.store(v, self.at(arr, warp))
+        self.barrier()
+        with b.if_then(b.icmp_unsigned("==", warp, ir.Constant(I64, 0))):
+            has = b.icmp_unsigned("<", lane, ir.Constant(I64, self.warps))
+            vals = [
+                b.select(has, b.load(self.at(arr, lane)), identity(c, ty))
+                for arr, c, ty in zip(partials, combiners, tys, strict=True)
+            ]
+            vals = self.butterfly(vals, combine, combiners)
+            with b.if_then(b.icmp_unsigned("==", lane, ir.Constant(I64, 0))):
+                finish(vals)
+        self.barrier()
+
+    def butterfly(self, vals: list[ir.Value], combine, combiners) -> list[ir.Value]:
+        """Each lane's values combined with every other lane's of its warp (GPU)."""
+        for off in BUTTERFLY:
+            vals = [
+                combine(c, v, shuffle(self.b, self.kl.module, v, off))
+                for c, v in zip(combiners, vals, strict=True)
+            ]
+        return vals
+
+    def host_reduce(self, partial, slots, accumulating, combine, combiners, tys, finish) -> None:
+        """The block reduction in emulation, combining in the GPU's order: every thread's
+        partial, a butterfly within each warp, then one across the warps' totals."""
+        b = self.b
+        lanes = [self.shared(ty, self.threads) for ty in tys]
+
+        def one_thread(t: ir.Value) -> None:
+            partial(t)
+            for arr, k in zip(lanes, accumulating, strict=True):
+                b.store(b.load(slots[k]), self.at(arr, t))
+
+        emit_loop(b, ir.Constant(I64, self.threads), one_thread, "thread")
+        warp_totals = [self.shared(ty, WARP) for ty in tys]
+        for arr, c, ty in zip(warp_totals, combiners, tys, strict=True):
+            for w in range(WARP):  # warps the block lacks hold the identity, as on the GPU
+                b.store(identity(c, ty), self.at(arr, ir.Constant(I64, w)))
+        for w in range(self.warps):
+            base = ir.Constant(I64, w * WARP)
+            totals = self.host_butterfly(lanes, base, combine, combiners, tys)
+            for arr, v in zip(warp_totals, totals, strict=True):
+                b.store(v, self.at(arr, ir.Constant(I64, w)))
+        finish(self.host_butterfly(warp_totals, ir.Constant(I64, 0), combine, combiners, tys))
+
+    def host_butterfly(self, arrays, base, combine, combiners, tys) -> list[ir.Value]:
+        """Lane 0's result of the GPU's shuffle butterfly over values base..base+31 of each
+        array, computed with two buffers of 32 lanes."""
+        b = self.b
+        bufs = [[self.kl.alloca(ir.ArrayType(ty, WARP)) for _ in range(2)] for ty in tys]
+
+        def load_lane(i: ir.Value) -> None:
+            for arr, (first, _) in zip(arrays, bufs, strict=True):
+                b.store(b.load(self.at(arr, b.add(base, i))), self.at(first, i))
+
+        emit_loop(b, ir.Constant(I64, WARP), load_lane, "lane")
+        for level, off in enumerate(BUTTERFLY):
+
+            def exchange(i: ir.Value, level=level, off=off) -> None:
+                partner = b.xor(i, ir.Constant(I64, off))
+                for c, pair in zip(combiners, bufs, strict=True):
+                    old, new = pair[level % 2], pair[1 - level % 2]
+                    v = combine(c, b.load(self.at(old, i)), b.load(self.at(old, partner)))
+                    b.store(v, self.at(new, i))
+
+            emit_loop(b, ir.Constant(I64, WARP), exchange, "shfl")
+        last = len(BUTTERFLY) % 2
+        return [b.load(self.at(pair[last], ir.Constant(I64, 0))) for pair in bufs]
+
+
+def _unflatten(b: ir.IRBuilder, lin: ir.Value, sizes: list[int]) -> list[ir.Value]:
+    """The indices of flat index `lin` in a row-major domain of `sizes`."""
+    idx: list[ir.Value] = [None] * len(sizes)
+    rest = lin
+    for d in reversed(range(len(sizes))):
+        n = ir.Constant(I64, sizes[d])
+        idx[d] = b.urem(rest, n) if d > 0 else rest
+        rest = b.udiv(rest, n)
+    return idx

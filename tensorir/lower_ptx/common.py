@@ -1,0 +1,77 @@
+"""Building blocks every kernel shape uses: one point of a generic's body, the identity of a
+combiner, and moving a value between the lanes of a warp."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import numpy as np
+from llvmlite import ir
+
+from ..ir.core import Operation
+from ..lower_llvm.loops import GenericLowering
+from ..lower_llvm.scalar import I32, declare
+
+WARP = 32
+BUTTERFLY = (16, 8, 4, 2, 1)  # lane distances of the shuffle steps of a warp reduction
+
+
+def emit_point(
+    b: ir.IRBuilder,
+    gl: GenericLowering,
+    ivs: list,
+    slots: list,
+    out_index: Callable[[int], list[ir.Value]],
+) -> None:
+    """One point of generic `gl` at loop indices `ivs`: accumulating results read and write
+    their register `slots[k]`; the others (parallel results, side outputs) are stored."""
+    acc_args = gl.op.regions[0].block.args[gl.n_in :]
+    accs = [
+        b.load(s) if s is not None else gl.inits[k].load(b, out_index(k)) if a.uses else None
+        for k, (s, a) in enumerate(zip(slots, acc_args, strict=True))
+    ]
+    for k, v in enumerate(gl.body(b, ivs, accs)):
+        if slots[k] is None:
+            gl.outs[k].store(b, out_index(k), v)
+        else:
+            b.store(v, slots[k])
+
+
+def identity(c: Operation, ty: ir.Type) -> ir.Constant:
+    """The value combiner `c` leaves any operand unchanged with."""
+    dtype = c.results[0].type
+    if c.name in ("s.add", "s.mul"):
+        one = c.name == "s.mul"
+        return ir.Constant(ty, (1.0 if one else -0.0) if dtype.is_float else int(one))
+    is_max = c.name == "s.max"
+    if dtype.is_float:
+        return ir.Constant(ty, float("-inf") if is_max else float("inf"))
+    if dtype.is_bool:
+        return ir.Constant(ty, 0 if is_max else 1)
+    info = np.iinfo(dtype.np)
+    return ir.Constant(ty, int(info.min if is_max else info.max))
+
+
+def shuffle(b: ir.IRBuilder, module: ir.Module, v: ir.Value, off: int) -> ir.Value:
+    """The value `v` of lane (this lane xor `off`), moved as one or two 32-bit words."""
+    shfl = declare(module, "llvm.nvvm.shfl.sync.bfly.i32", I32, [I32, I32, I32, I32])
+    if isinstance(v.type, ir.IntType):
+        bits = v.type.width
+    else:
+        bits = {ir.HalfType: 16, ir.FloatType: 32, ir.DoubleType: 64}[type(v.type)]
+    word = ir.IntType(bits)
+    x = v if isinstance(v.type, ir.IntType) else b.bitcast(v, word)
+
+    def move(w: ir.Value) -> ir.Value:
+        args = [ir.Constant(I32, -1), w, ir.Constant(I32, off), ir.Constant(I32, WARP - 1)]
+        return b.call(shfl, args)
+
+    if bits == 64:
+        lo = move(b.trunc(x, I32))
+        hi = move(b.trunc(b.lshr(x, ir.Constant(word, 32)), I32))
+        y = b.or_(b.zext(lo, word), b.shl(b.zext(hi, word), ir.Constant(word, 32)))
+    elif bits < 32:
+        y = b.trunc(move(b.zext(x, I32)), word)
+    else:
+        y = move(x)
+    return y if isinstance(v.type, ir.IntType) else b.bitcast(y, v.type)
