@@ -1,5 +1,7 @@
-"""Fused-kernel benchmarks of the passes issue, one thread: tensorir vs numpy vs numexpr, and the
-bandwidth each reaches against a STREAM triad measured in the same run (numba, one thread).
+"""Fused-kernel benchmarks: tensorir on one thread and on all of them (`TENSORIR_NUM_THREADS`,
+default every CPU this process may use) vs numpy vs numexpr (one thread), and the bandwidth
+tensorir reaches against a STREAM triad measured in the same run on as many threads (numba).
+The speedup column sits next to STREAM's own: a memory-bound kernel cannot gain more.
 
 Run: `python benchmarks/kernels.py` (part of `make bench`). Prints a markdown table.
 """
@@ -37,10 +39,20 @@ def _triad(a, b, c, s):
         a[i] = b[i] + s * c[i]
 
 
-def stream_gbs() -> float:
+@numba.njit(parallel=True, cache=False)
+def _triad_parallel(a, b, c, s):
+    for i in numba.prange(a.size):
+        a[i] = b[i] + s * c[i]
+
+
+def stream_gbs(threads: int = 1) -> float:
+    """STREAM triad bandwidth on `threads` threads (numba's own pool), GB/s."""
     n = 1 << 25
     a, b, c = (np.ones(n, np.float32) for _ in range(3))
-    return 3 * a.nbytes / best(_triad, a, b, c, np.float32(3.0)) / 1e9
+    if threads == 1:
+        return 3 * a.nbytes / best(_triad, a, b, c, np.float32(3.0)) / 1e9
+    numba.set_num_threads(min(threads, numba.config.NUMBA_NUM_THREADS))
+    return 3 * a.nbytes / best(_triad_parallel, a, b, c, np.float32(3.0)) / 1e9
 
 
 def chain(a, b, c):
@@ -65,6 +77,7 @@ def row_norm(x):
 CASES = [
     # name, function, input shapes, bytes moved at best (inputs read once + output written)
     ("elementwise chain 2^24", chain, [(1 << 24,)] * 3, "a*b + c*exp(-a) - sqrt(abs(b)) + tanh(c)"),
+    ("elementwise chain 2^16", chain, [(1 << 16,)] * 3, "a*b + c*exp(-a) - sqrt(abs(b)) + tanh(c)"),
     ("softmax 4096x1024", softmax, [(4096, 1024)], None),
     ("layernorm 4096x1024", layernorm, [(4096, 1024)], None),
     ("row normalization 4096x4096", row_norm, [(4096, 4096)], None),
@@ -76,14 +89,24 @@ CASES = [
 
 def main() -> None:
     rng = np.random.default_rng(0)
-    stream = stream_gbs()
-    print(f"STREAM triad (numba, 1 thread): {stream:.1f} GB/s\n")
-    print("| workload | numpy ms | numexpr ms | tensorir ms | numpy/tensorir | GB/s | of STREAM |")
-    print("| --- | --- | --- | --- | --- | --- | --- |")
+    threads = tensorir.get_num_threads()
+    stream1, stream_n = stream_gbs(1), stream_gbs(threads)
+    print(
+        f"STREAM triad (numba): {stream1:.1f} GB/s on 1 thread, {stream_n:.1f} GB/s on "
+        f"{threads} ({stream_n / stream1:.2f}x)\n"
+    )
+    print(
+        f"| workload | numpy ms | numexpr ms | tensorir 1 thread ms | {threads} threads ms | "
+        f"speedup | numpy/tensorir | GB/s | of STREAM |"
+    )
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for name, fn, shapes, expr in CASES:
         args = [rng.standard_normal(s).astype(np.float32) for s in shapes]
         ours = tensorir.jit(fn)
         np.testing.assert_allclose(ours(*args), fn(*args), rtol=2e-3, atol=2e-3)
+        tensorir.set_num_threads(1)
+        t_one = best(ours, *args)
+        tensorir.set_num_threads(threads)
         t_np, t_ours = best(fn, *args), best(ours, *args)
         t_ne = float("nan")
         if ne is not None and expr is not None:
@@ -92,8 +115,9 @@ def main() -> None:
         moved = sum(a.nbytes for a in args) + ours(*args).nbytes
         gbs = moved / t_ours / 1e9
         print(
-            f"| {name} | {t_np * 1e3:.2f} | {t_ne * 1e3:.2f} | {t_ours * 1e3:.2f} | "
-            f"{t_np / t_ours:.2f}x | {gbs:.1f} | {gbs / stream:.0%} |"
+            f"| {name} | {t_np * 1e3:.3f} | {t_ne * 1e3:.3f} | {t_one * 1e3:.3f} | "
+            f"{t_ours * 1e3:.3f} | {t_one / t_ours:.2f}x | {t_np / t_ours:.2f}x | {gbs:.1f} | "
+            f"{gbs / stream_n:.0%} |"
         )
 
 

@@ -11,8 +11,8 @@ import importlib
 __version__ = "0.1.0"
 __all__ = [
     "Compiled", "JitFunction", "Lowered", "compile", "compile_function", "custom_vjp",
-    "export_mlir", "grad", "hessian", "jacfwd", "jacobian", "jacrev", "jit", "jvp", "numpy",
-    "stop_gradient", "value_and_grad", "vjp",
+    "export_mlir", "get_num_threads", "grad", "hessian", "jacfwd", "jacobian", "jacrev", "jit",
+    "jvp", "numpy", "set_num_threads", "stop_gradient", "value_and_grad", "vjp",
 ]  # fmt: skip
 
 _LAZY = {
@@ -33,6 +33,8 @@ _LAZY = {
     "stop_gradient": "tensorir.autodiff",
     "value_and_grad": "tensorir.autodiff",
     "vjp": "tensorir.autodiff",
+    "set_num_threads": "tensorir.lower_llvm.parallel_runtime",
+    "get_num_threads": "tensorir.lower_llvm.parallel_runtime",
 }
 
 

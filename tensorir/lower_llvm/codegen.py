@@ -15,7 +15,7 @@ from llvmlite import ir
 
 from ..ir import types as T
 from ..ir.core import Function, Operation, Value
-from . import blas
+from . import blas, parallel
 from .buffers import Buffer, contiguous, splat
 from .loops import GenericLowering, emit_nest
 from .memplan import MemoryPlan, plan
@@ -37,9 +37,11 @@ class Lowered:
 
 
 class _FunctionLowering:
-    def __init__(self, f: Function, name: str, contiguous_args: list[bool], use_blas: bool):
+    def __init__(
+        self, f: Function, name: str, contiguous_args: list[bool], use_blas: bool, threads: bool
+    ):
         self.f = f
-        self.use_blas = use_blas
+        self.use_blas, self.threads = use_blas, threads
         self.module = ir.Module(name=name)
         n_res = len(f.type.results)
         fnty = ir.FunctionType(I32, [PTR] * (len(f.args) + n_res))
@@ -68,12 +70,16 @@ class _FunctionLowering:
 
     def report(self, op: Operation, failed: ir.Value) -> None:
         """Record a run-time error of `op` when `failed` holds; the first error code sticks."""
+        self.report_into(self.b, self.err, op, failed)
+
+    def report_into(self, b: ir.IRBuilder, slot: ir.Value, op: Operation, failed: ir.Value):
+        """`report` with the error code kept in `slot` (an outlined parallel loop has its own)."""
         where = f" (at {op.loc})" if op.loc else ""
         self.errors.append(f"index out of bounds for an axis of size {op.attrs['size']}{where}")
         code = ir.Constant(I32, len(self.errors))
-        old = self.b.load(self.err)
-        first = self.b.and_(failed, self.b.icmp_signed("==", old, ir.Constant(I32, 0)))
-        self.b.store(self.b.select(first, code, old), self.err)
+        old = b.load(slot)
+        first = b.and_(failed, b.icmp_signed("==", old, ir.Constant(I32, 0)))
+        b.store(b.select(first, code, old), slot)
 
     def array_buffer(self, obj: ir.Value, t: T.TensorType, is_contiguous: bool) -> Buffer:
         b = self.b
@@ -186,7 +192,9 @@ class _FunctionLowering:
             self.buffers[r] = class_buffer(r)
             outs.append(self.buffers[r])
         lowering = GenericLowering(op, ins, inits, outs, self)
-        if not (self.use_blas and blas.try_lower(lowering, self.b, tag)):
+        if self.use_blas and blas.try_lower(lowering, self.b, tag):
+            return
+        if not (self.threads and parallel.try_lower(lowering, self, tag)):
             lowering.run(self.b, tag)
 
     def copy(self, src: Buffer, dst: Buffer, tag: str) -> None:
@@ -234,10 +242,17 @@ class _AliasScopes:
 
 
 def lower_function(
-    f: Function, name: str, contiguous_args: list[bool], use_blas: bool = True
+    f: Function,
+    name: str,
+    contiguous_args: list[bool],
+    use_blas: bool = True,
+    threads: bool | None = None,
 ) -> Lowered:
     """LLVM IR for generalized function `f`, entry named `name`; `contiguous_args[i]` says
     argument i is a C-contiguous array (so its strides are compile-time constants).
     `use_blas=False` keeps matmuls in generated loops: code that must not depend on numpy's
-    bundled BLAS library (a standalone shared library) needs that."""
-    return _FunctionLowering(f, name, contiguous_args, use_blas).lower()
+    bundled BLAS library (a standalone shared library) needs that. `threads` lets large loops
+    run on the process's thread pool (`parallel.py`); by default only code that may use BLAS
+    does, since a standalone library cannot link the JIT-compiled pool either."""
+    threads = use_blas if threads is None else threads
+    return _FunctionLowering(f, name, contiguous_args, use_blas, threads).lower()

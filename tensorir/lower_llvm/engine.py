@@ -25,6 +25,7 @@ import numpy as np
 from ..cache import compile_object
 from ..ir.core import Function, Module
 from ..passes.manager import PassManager
+from . import parallel_runtime
 from .codegen import Lowered, lower_function
 
 _names = itertools.count()
@@ -89,6 +90,8 @@ class Executable:
         code = compile_object(self.llvm_ir_unoptimized, pipeline, "cpu")
         self.llvm_ir = code.llvm_ir
         self.cache_hit = code.hit
+        if parallel_runtime.SYMBOL in self.llvm_ir_unoptimized:
+            parallel_runtime.pool()  # links the symbol the object calls
         with _lock:
             engine = _engine()
             engine.add_object_file(llvm.ObjectFileRef.from_data(code.obj))

@@ -47,8 +47,11 @@ def emit_loop(
     b.position_at_end(done)
 
 
-def emit_nest(b: ir.IRBuilder, dims: list[int], sizes, ivs: list, body, tag: str) -> None:
-    """Nested loops over `dims` (outermost first), recording each index in `ivs`."""
+def emit_nest(
+    b: ir.IRBuilder, dims: list[int], sizes, ivs: list, body, tag: str, starts=None
+) -> None:
+    """Nested loops over `dims` (outermost first), recording each index in `ivs`; dim d runs
+    from `starts[d]` (one thread's chunk of a parallel loop) where given, else from 0."""
     if not dims:
         body()
         return
@@ -56,9 +59,9 @@ def emit_nest(b: ir.IRBuilder, dims: list[int], sizes, ivs: list, body, tag: str
 
     def step(i):
         ivs[d] = i
-        emit_nest(b, rest, sizes, ivs, body, tag)
+        emit_nest(b, rest, sizes, ivs, body, tag, starts)
 
-    emit_loop(b, sizes[d], step, f"{tag}.d{d}")
+    emit_loop(b, sizes[d], step, f"{tag}.d{d}", (starts or {}).get(d))
 
 
 class GenericLowering:
@@ -70,6 +73,8 @@ class GenericLowering:
         self.iters = op.attrs["iterator_types"]
         self.n_in = op.attrs["num_inputs"]
         self.combiners = self._combiners()
+        # (dim, lo, hi): lower only indices lo <= i < hi of that parallel dim (a thread's chunk)
+        self.split: tuple[int, ir.Value, ir.Value] | None = None
 
     def _combiners(self) -> set[Operation]:
         """Ops that fold a value into an accumulator and nothing else (acc' = acc + v)."""
@@ -94,11 +99,41 @@ class GenericLowering:
         bufs = self.ins + self.outs
         return [bufs[k].shape[pos] for k, pos in loop_bounds(self.op)]
 
+    def _bounds(self) -> tuple[list[ir.Value], dict[int, ir.Value]]:
+        """Loop ends and starts: the whole domain, or one chunk of the split dim."""
+        sizes = self.sizes()
+        if self.split is None:
+            return sizes, {}
+        d, lo, hi = self.split
+        sizes[d] = hi
+        return sizes, {d: lo}
+
+    def loop_order(self) -> list[int]:
+        """The dims in the order `run` nests them, outermost first."""
+        n = len(self.iters)
+        par = [d for d in range(n) if self.iters[d] == "parallel"]
+        red = [d for d in range(n) if self.iters[d] == "reduction"]
+        order = self._memory_order() if red else None
+        if order is not None and self.iters[order[-1]] == "parallel":
+            return order
+        return par + red
+
+    def split_candidates(self) -> list[int]:
+        """Parallel dims, outermost first, that threads may split: each output map indexes
+        by the dim itself, so two chunks never write the same element."""
+        outs = self.maps[self.n_in :]
+        return [
+            d
+            for d in self.loop_order()
+            if self.iters[d] == "parallel"
+            and all(any(e == A.Dim(d) for e in m.results) for m in outs)
+        ]
+
     def run(self, b: ir.IRBuilder, tag: str) -> None:
         n = len(self.iters)
         par = [d for d in range(n) if self.iters[d] == "parallel"]
         red = [d for d in range(n) if self.iters[d] == "reduction"]
-        sizes = self.sizes()
+        sizes, starts = self._bounds()
         ivs: list = [None] * n
         block = self.op.regions[0].block
         acc_args = block.args[self.n_in :]
@@ -119,12 +154,12 @@ class GenericLowering:
                 for k, v in enumerate(point(accs)):
                     self.outs[k].store(b, out_index(k), v)
 
-            emit_nest(b, par, sizes, ivs, parallel_point, tag)
+            emit_nest(b, par, sizes, ivs, parallel_point, tag, starts)
             return
 
         order = self._memory_order()
         if order is not None and self.iters[order[-1]] == "parallel":
-            self.run_reduction_outer(b, tag, order, sizes, ivs)
+            self.run_reduction_outer(b, tag, order, ivs)
             return
 
         # accumulating results live in registers across the reduction; side outputs (pointwise
@@ -154,14 +189,14 @@ class GenericLowering:
             for k, s in enumerate(slots):
                 if s is not None:
                     b.store(self.inits[k].load(b, out_index(k)), s)
-            emit_nest(b, red, sizes, ivs, reduce_point, tag)
+            emit_nest(b, red, sizes, ivs, reduce_point, tag, starts)
             finals = [b.load(s) for s in slots if s is not None]
             if len(self.op.regions) == 2:  # results computed from the final accumulators
                 finals = self.epilogue(b, ivs, finals)
             for k, v in zip([k for k, s in enumerate(slots) if s is not None], finals, strict=True):
                 self.outs[k].store(b, out_index(k), v)
 
-        emit_nest(b, par, sizes, ivs, outer_point, tag)
+        emit_nest(b, par, sizes, ivs, outer_point, tag, starts)
 
     def _memory_order(self) -> list[int] | None:
         """A loop order (outer to inner) whose innermost dim walks contiguous memory for the most
@@ -189,9 +224,11 @@ class GenericLowering:
         inner = max(votes, key=lambda d: (votes[d], d == first))
         return [d for d in range(len(self.iters)) if d != inner] + [inner]
 
-    def run_reduction_outer(self, b: ir.IRBuilder, tag: str, order, sizes, ivs) -> None:
+    def run_reduction_outer(self, b: ir.IRBuilder, tag: str, order, ivs) -> None:
         """Reduction dims outside some parallel dims: the accumulators live in a scratch buffer
-        (of the accumulator type) that the inner, contiguous loop updates."""
+        (of the accumulator type) that the inner, contiguous loop updates. A parallel chunk
+        (`split`) allocates its own scratch and touches only its slice of it."""
+        sizes, starts = self._bounds()
         block = self.op.regions[0].block
         acc_args = block.args[self.n_in :]
         par = [d for d in range(len(self.iters)) if self.iters[d] == "parallel"]
@@ -226,9 +263,9 @@ class GenericLowering:
             for k, v in zip(accumulating, finals, strict=True):
                 self.outs[k].store(b, out_index(k), v)
 
-        emit_nest(b, par, sizes, ivs, start, f"{tag}.start")
-        emit_nest(b, order, sizes, ivs, step, tag)
-        emit_nest(b, par, sizes, ivs, finish, f"{tag}.finish")
+        emit_nest(b, par, sizes, ivs, start, f"{tag}.start", starts)
+        emit_nest(b, order, sizes, ivs, step, tag, starts)
+        emit_nest(b, par, sizes, ivs, finish, f"{tag}.finish", starts)
         free = declare(self.fn.module, "free", ir.VoidType(), [PTR])
         for buf in scratch.values():
             b.call(free, [buf.ptr])
