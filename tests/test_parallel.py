@@ -85,6 +85,30 @@ def test_sum_over_axis_0_splits_columns(split_everything, threads):
     assert dispatches == 1
 
 
+@pytest.mark.parametrize(
+    "fn",
+    [np.sum, np.max, np.min, np.any, np.all, lambda x: np.mean(x, axis=-1), lambda x: x.std()],
+    ids=["sum", "max", "min", "any", "all", "mean", "std"],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.int16, np.uint8, np.bool_])
+def test_reductions_without_a_parallel_dim_split_into_parts(fn, dtype, threads):
+    """A full reduction (or one with a few short parallel dims) folds fixed parts of its
+    reduction dim from the combiner's identity; the caller combines them in order, so the
+    result is the same on any thread count."""
+    rng = np.random.default_rng(5)
+    x = rng.integers(0, 3, (3, 1 << 17)).astype(dtype)
+    if dtype == np.float32:
+        x = rng.standard_normal((3, 1 << 17)).astype(dtype)
+    if dtype == np.bool_ and fn in (np.any, np.all):
+        x[:] = fn is np.all  # the identity's case: any of all-False, all of all-True
+        x[1, 1000] = fn is np.any
+    f = tensorir.jit(fn)
+    assert ".part" in f.lower(x).as_text("llvm-unoptimized")
+    got, dispatches = on_threads(f, x, set_threads=threads)
+    np.testing.assert_allclose(got, fn(x), rtol=1e-5)
+    assert dispatches >= 1  # std reduces twice
+
+
 @pytest.mark.parametrize("n", [31, 1025])
 def test_non_contiguous_inputs(n, split_everything, threads):
     x = np.random.default_rng(1).standard_normal((n, 2 * n))

@@ -73,15 +73,23 @@ class GenericLowering:
         self.iters = op.attrs["iterator_types"]
         self.n_in = op.attrs["num_inputs"]
         self.combiners = self._combiners()
-        # (dim, lo, hi): lower only indices lo <= i < hi of that parallel dim (a thread's chunk)
+        # (dim, lo, hi): lower only indices lo <= i < hi of that dim (a thread's chunk); a
+        # reduction dim only in `partial` mode
         self.split: tuple[int, ir.Value, ir.Value] | None = None
+        # store the final accumulators into `outs` (typed like them) without the epilogue: a
+        # chunk's partial result, combined with the other chunks' afterwards
+        self.partial = False
 
     def _combiners(self) -> set[Operation]:
         """Ops that fold a value into an accumulator and nothing else (acc' = acc + v)."""
+        return {op for op in self.combiner_of() if op is not None}
+
+    def combiner_of(self) -> list[Operation | None]:
+        """For each result, the op that folds values into its accumulator, or None."""
         if "reduction" not in self.iters:
-            return set()
+            return [None] * len(self.op.results)
         block = self.op.regions[0].block
-        found = set()
+        found = []
         for k, v in enumerate(block.ops[-1].operands):
             acc = block.args[self.n_in + k]
             op = v.owner if hasattr(v, "op") else None
@@ -92,7 +100,9 @@ class GenericLowering:
                 and acc.uses == [(op, op.operands.index(acc))]
                 and not is_pointwise(self.maps[self.n_in + k])
             ):
-                found.add(op)
+                found.append(op)
+            else:
+                found.append(None)
         return found
 
     def sizes(self) -> list[ir.Value]:
@@ -191,7 +201,7 @@ class GenericLowering:
                     b.store(self.inits[k].load(b, out_index(k)), s)
             emit_nest(b, red, sizes, ivs, reduce_point, tag, starts)
             finals = [b.load(s) for s in slots if s is not None]
-            if len(self.op.regions) == 2:  # results computed from the final accumulators
+            if len(self.op.regions) == 2 and not self.partial:  # results from the accumulators
                 finals = self.epilogue(b, ivs, finals)
             for k, v in zip([k for k, s in enumerate(slots) if s is not None], finals, strict=True):
                 self.outs[k].store(b, out_index(k), v)
@@ -258,7 +268,7 @@ class GenericLowering:
 
         def finish():
             finals = [scratch[k].load(b, out_index(k)) for k in accumulating]
-            if len(self.op.regions) == 2:
+            if len(self.op.regions) == 2 and not self.partial:
                 finals = self.epilogue(b, ivs, finals)
             for k, v in zip(accumulating, finals, strict=True):
                 self.outs[k].store(b, out_index(k), v)

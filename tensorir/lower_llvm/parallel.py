@@ -21,12 +21,15 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 from llvmlite import ir
 
-from .buffers import Buffer
-from .loops import GenericLowering
+from ..ir import types as T
+from ..ir.core import Operation
+from .buffers import Buffer, contiguous, emit_affine, splat
+from .loops import GenericLowering, emit_loop, emit_nest
 from .parallel_runtime import SYMBOL
-from .scalar import I32, I64, declare
+from .scalar import EMIT, I8, I32, I64, Ctx, declare, ll_type
 
 PTR = ir.PointerType()
 # Work units (points x scalar ops) below which a loop stays serial. A wake-up and join costs
@@ -37,6 +40,12 @@ MIN_CHUNK_WORK = 1 << 15
 # a dim known to be this short is a poor split (2 rows of a long matrix): split a later one
 _MIN_EXTENT = 16
 _CHUNKS_PER_THREAD = 4
+# A reduction without a parallel dim worth splitting (a full sum) splits its outermost reduction
+# dim into PARTS parts instead, each folded into its own accumulators from the combiner's
+# identity, combined in order by the caller. The parts do not depend on the thread count, so
+# neither does the result, to the bit.
+PARTS = 128
+_MAX_PARTIAL_POINTS = 16
 # chunks of a contiguous innermost dim start on whole vectors (64 bytes of float32)
 VECTOR_ALIGN = 16
 
@@ -140,55 +149,188 @@ def try_lower(g: GenericLowering, fn, tag: str) -> bool:
     >>> SYMBOL in f.lower(np.ones(8)).as_text("llvm-unoptimized")
     False
     """
-    d = _split_dim(g)
-    if d is None:
-        return False
     sizes = g.sizes()
     unit = _work_per_point(g)
     points = _static_points(sizes)
     if points is not None and points * unit < MIN_WORK:
         return False
-    op, b = g.op, fn.b
-    used = {v for inner in op.walk() for v in inner.operands if v in fn.buffers}
-    used |= set(op.results)
-    bufs = {v: fn.buffers[v] for v in used}
+    d = _split_dim(g)
+    if d is None or _static_extent(sizes[d]) < _MIN_EXTENT:
+        if _lower_partial(g, fn, tag, unit):
+            return True
+    if d is None:
+        return False
+    op = g.op
+    bufs = _operand_buffers(g, fn)
     captured = _runtime_values(list(bufs.values()))
     region = _Region(fn, f"{fn.fn.name}.{tag}.par", captured)
-    region.buffers = {v: region.local(buf) for v, buf in bufs.items()}
+    local = {v: region.local(buf) for v, buf in bufs.items()}
+    region.buffers = local
     n_in = g.n_in
     inner = GenericLowering(
         op,
-        [region.buffers[v] for v in op.operands[:n_in]],
-        [region.buffers[v] for v in op.operands[n_in:]],
-        [region.buffers[r] for r in op.results],
+        [local[v] for v in op.operands[:n_in]],
+        [local[v] for v in op.operands[n_in:]],
+        [local[r] for r in op.results],
         region,
     )
     inner.split = (d, region.lo, region.hi)
     inner.run(region.b, tag)
     region.finish()
 
-    # the entry: fill the context, run the chunks, keep the first error
-    ctx = fn.alloca_builder.alloca(I64, size=ir.Constant(I64, len(captured) + 1))
-    b.store(ir.Constant(I64, 0), _Region.slot(b, ctx, 0))
-    for k, v in enumerate(captured):
-        b.store(b.ptrtoint(v, I64) if v.type == PTR else v, _Region.slot(b, ctx, k + 1))
     per_index = ir.Constant(I64, unit)
     for e, s in enumerate(sizes):
         if e != d:
-            per_index = b.mul(per_index, s)
-    per_index = b.select(
-        b.icmp_unsigned("==", per_index, ir.Constant(I64, 0)), ir.Constant(I64, 1), per_index
-    )
-    min_chunk = b.add(b.udiv(ir.Constant(I64, MIN_CHUNK_WORK), per_index), ir.Constant(I64, 1))
+            per_index = fn.b.mul(per_index, s)
     order = g.loop_order()
     align = VECTOR_ALIGN if order[-1] == d else 1
     # a chunk of the outermost loop reads one contiguous block: several per thread balance
     # the load; a chunk of an inner loop (a block of columns) strides, so one per thread
     per_thread = _CHUNKS_PER_THREAD if order[0] == d else 1
+    _dispatch(fn, region, captured, sizes[d], per_index, align, per_thread)
+    return True
+
+
+def _static_extent(size: ir.Value) -> int:
+    return size.constant if isinstance(size, ir.Constant) else 1 << 62
+
+
+def _operand_buffers(g: GenericLowering, fn) -> dict:
+    """The entry's buffers of every tensor the generic reads or writes (s.extract included)."""
+    used = {v for inner in g.op.walk() for v in inner.operands if v in fn.buffers}
+    return {v: fn.buffers[v] for v in used | set(g.op.results)}
+
+
+def _dispatch(fn, region: _Region, captured, n, per_index, align: int, per_thread: int) -> None:
+    """In the entry: fill the context, run `region` over [0, n) on the pool, keep its error."""
+    b = fn.b
+    ctx = fn.alloca_builder.alloca(I64, size=ir.Constant(I64, len(captured) + 1))
+    b.store(ir.Constant(I64, 0), _Region.slot(b, ctx, 0))
+    for k, v in enumerate(captured):
+        b.store(b.ptrtoint(v, I64) if v.type == PTR else v, _Region.slot(b, ctx, k + 1))
+    zero = b.icmp_unsigned("==", per_index, ir.Constant(I64, 0))
+    per_index = b.select(zero, ir.Constant(I64, 1), per_index)
+    min_chunk = b.add(b.udiv(ir.Constant(I64, MIN_CHUNK_WORK), per_index), ir.Constant(I64, 1))
     run = declare(fn.module, SYMBOL, ir.VoidType(), [PTR, PTR, I64, I64, I64, I64])
     constants = [ir.Constant(I64, c) for c in (align, per_thread)]
-    b.call(run, [region.fn, ctx, sizes[d], min_chunk, *constants])
+    b.call(run, [region.fn, ctx, n, min_chunk, *constants])
     code = b.trunc(b.load(_Region.slot(b, ctx, 0), typ=I64), I32)
     old = b.load(fn.err)
     b.store(b.select(b.icmp_unsigned("==", old, ir.Constant(I32, 0)), code, old), fn.err)
+
+
+def _identity(combiner: Operation, dtype: T.DType):
+    """The value `combiner` folds into an accumulator without changing it."""
+    name = combiner.name
+    if name in ("s.add", "s.mul"):
+        return 0 if name == "s.add" else 1
+    if dtype.is_float:
+        return -np.inf if name == "s.max" else np.inf
+    if dtype.is_bool:
+        return name == "s.min"
+    info = np.iinfo(dtype.np)
+    return info.min if name == "s.max" else info.max
+
+
+def _identity_buffer(fn, value, t: T.TensorType) -> Buffer:
+    raw = np.array(value, dtype=t.dtype.np).astype(t.dtype.np.newbyteorder("<")).tobytes()
+    ty = ir.ArrayType(I8, len(raw))
+    g = ir.GlobalVariable(fn.module, ty, name=f"identity{len(fn.module.globals)}")
+    g.global_constant, g.linkage, g.initializer = True, "private", ir.Constant(ty, bytearray(raw))
+    return splat(g, t)
+
+
+def _lower_partial(g: GenericLowering, fn, tag: str, unit: int) -> bool:
+    """A reduction split along its outermost reduction dim into `PARTS` partial results (see
+    PARTS); False when its results are not all plain folds or there are too many of them."""
+    op, n_in = g.op, g.n_in
+    combiners = g.combiner_of()
+    if "reduction" not in g.iters or any(c is None for c in combiners):
+        return False
+    sizes = g.sizes()
+    par = [d for d, kind in enumerate(g.iters) if kind == "parallel"]
+    if not all(isinstance(sizes[d], ir.Constant) for d in par):
+        return False
+    if math.prod(sizes[d].constant for d in par) > _MAX_PARTIAL_POINTS:
+        return False
+    r = next(d for d in g.loop_order() if g.iters[d] == "reduction")
+    block = op.regions[0].block
+    acc_types = [
+        T.TensorType(res.type.shape, block.args[n_in + k].type) for k, res in enumerate(op.results)
+    ]
+    offsets, part_bytes = [], 0
+    for t in acc_types:
+        offsets.append(part_bytes)
+        part_bytes += -(-max(t.size * t.dtype.itemsize, 1) // 64) * 64
+    partials = fn.alloca_builder.alloca(I8, size=ir.Constant(I64, PARTS * part_bytes))
+    partials.align = 64
+    idents = [
+        _identity_buffer(fn, _identity(c, t.dtype), t)
+        for c, t in zip(combiners, acc_types, strict=True)
+    ]
+
+    def part_buffers(b: ir.IRBuilder, base: ir.Value, p: ir.Value) -> list[Buffer]:
+        start = b.mul(p, ir.Constant(I64, part_bytes))
+        return [
+            contiguous(b.gep(base, [b.add(start, ir.Constant(I64, o))], source_etype=I8), t)
+            for o, t in zip(offsets, acc_types, strict=True)
+        ]
+
+    bufs = _operand_buffers(g, fn)
+    captured = [*_runtime_values(list(bufs.values())), partials]
+    region = _Region(fn, f"{fn.fn.name}.{tag}.part", captured)
+    region.buffers = {v: region.local(buf) for v, buf in bufs.items()}
+    base = region.values[id(partials)]
+    ins = [region.buffers[v] for v in op.operands[:n_in]]
+
+    def part(p: ir.Value) -> None:
+        b = region.b
+        inner = GenericLowering(op, ins, idents, part_buffers(b, base, p), region)
+        n = inner.sizes()[r]
+        lo = b.udiv(b.mul(p, n), ir.Constant(I64, PARTS))
+        hi = b.udiv(b.mul(b.add(p, ir.Constant(I64, 1)), n), ir.Constant(I64, PARTS))
+        inner.split, inner.partial = (r, lo, hi), True
+        inner.run(b, f"{tag}.part")
+
+    emit_loop(region.b, region.hi, part, f"{tag}.parts", region.lo)
+    region.finish()
+    per_part = ir.Constant(I64, unit)
+    for size in sizes:
+        per_part = fn.b.mul(per_part, size)
+    per_part = fn.b.udiv(per_part, ir.Constant(I64, PARTS))
+    _dispatch(fn, region, captured, ir.Constant(I64, PARTS), per_part, 1, _CHUNKS_PER_THREAD)
+    _combine(g, fn, combiners, partials, part_buffers, par)
     return True
+
+
+def _combine(g: GenericLowering, fn, combiners, partials, part_buffers, par) -> None:
+    """In the entry: fold each output point's parts into its init, in part order, then run the
+    epilogue and store the results."""
+    b, op, n_in = fn.b, g.op, g.n_in
+    sizes = g.sizes()
+    ivs: list = [ir.Constant(I64, 0)] * len(g.iters)
+    out_maps = g.maps[n_in:]
+    slots = [fn.alloca(ll_type(c.operands[0].type)) for c in combiners]
+    ctx = Ctx(b, fn.module, ivs, fn.buffer_of, fn.report, g.combiners)
+
+    def out_index(k):
+        return [emit_affine(b, e, ivs) for e in out_maps[k].results]
+
+    def fold(p: ir.Value) -> None:
+        for k, (c, buf) in enumerate(zip(combiners, part_buffers(b, partials, p), strict=True)):
+            acc_arg = op.regions[0].block.args[n_in + k]
+            acc, v = b.load(slots[k]), buf.load(b, out_index(k))
+            operands = [acc if x is acc_arg else v for x in c.operands]
+            b.store(EMIT[c.name](ctx, operands, c), slots[k])
+
+    def point() -> None:
+        for k, s in enumerate(slots):
+            b.store(g.inits[k].load(b, out_index(k)), s)
+        emit_loop(b, ir.Constant(I64, PARTS), fold, "combine")
+        finals = [b.load(s) for s in slots]
+        if len(op.regions) == 2:
+            finals = g.epilogue(b, ivs, finals)
+        for k, v in enumerate(finals):
+            g.outs[k].store(b, out_index(k), v)
+
+    emit_nest(b, par, sizes, ivs, point, "combine")
