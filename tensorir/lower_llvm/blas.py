@@ -117,7 +117,7 @@ def _is_zero_splat(v: Value) -> bool:
     return float(op.attrs["value"].array) == 0.0
 
 
-def _cone(op: Operation, v: Value) -> tuple[list[Operation], set[int]] | None:
+def cone(op: Operation, v: Value) -> tuple[list[Operation], set[int]] | None:
     """The body ops `v` is computed by (in order) and the loop dims it depends on; None when it
     reads an accumulator."""
     block, n_in = op.regions[0].block, op.attrs["num_inputs"]
@@ -161,7 +161,7 @@ def match(op: Operation) -> _Role | None:
         return None
     batch, (m, n) = out[:-2], out[-2:]
     x, y = mul.op.operands
-    cx, cy = _cone(op, x), _cone(op, y)
+    cx, cy = cone(op, x), cone(op, y)
     if cx is None or cy is None or x.type != dtype or y.type != dtype:
         return None
     # the left factor reads no column, the right one no row; with neither read both orders fit
@@ -263,7 +263,7 @@ def try_lower(g: GenericLowering, b: ir.IRBuilder, tag: str) -> bool:
 def _materialize(g: GenericLowering, b: ir.IRBuilder, f: _Factor, batch, size, tag) -> None:
     """Compute factor `f` once per (row, column) and batch index it reads into a malloc'ed
     C-contiguous buffer (a factor the batch dims do not reach is shared by every batch)."""
-    ops, reads = _cone(g.op, f.value)
+    ops, reads = cone(g.op, f.value)
     dims = [*(d for d in batch if d in reads), *f.dims]
     dtype = g.outs[0].dtype
     strides, nbytes = [], dtype.itemsize

@@ -26,6 +26,7 @@ from llvmlite import ir
 from ..ir import affine as A
 from ..ir.core import Operation, OpResult
 from ..ir.ops_tensor import is_pointwise, loop_bounds
+from ..lower_llvm.blas import match
 from ..lower_llvm.buffers import emit_affine
 from ..lower_llvm.loops import GenericLowering, emit_loop
 from ..lower_llvm.scalar import EMIT, I32, I64, Ctx, declare, ll_type
@@ -55,7 +56,7 @@ def row_groups(ops: list[Operation]) -> list[tuple[list[Operation], int]]:
     return groups
 
 
-def _sizes(op: Operation) -> list[int]:
+def sizes_of(op: Operation) -> list[int]:
     return [op.operands[k].type.shape[pos] for k, pos in loop_bounds(op)]
 
 
@@ -80,6 +81,8 @@ def _reduction_rows(op: Operation) -> int | None:
     reassociable combiners into per-row results, or None."""
     iters = op.attrs["iterator_types"]
     rows = next((d for d, it in enumerate(iters) if it != "parallel"), len(iters))
+    if match(op) is not None:  # a matmul takes the tiled kernel
+        return None
     if rows == 0 or rows == len(iters) or any(it != "reduction" for it in iters[rows:]):
         return None
     return rows if _member_kind(op, rows) == "reduction" else None
@@ -108,7 +111,7 @@ def _member_kind(op: Operation, rows: int) -> str | None:
 
 
 def _joins(op: Operation, members: list[Operation], rows: int) -> bool:
-    if _member_kind(op, rows) is None or _sizes(op)[:rows] != _sizes(members[0])[:rows]:
+    if _member_kind(op, rows) is None or sizes_of(op)[:rows] != sizes_of(members[0])[:rows]:
         return False
     produced = {r: m for m in members for r in m.results}
     for v, m in zip(op.operands, op.attrs["indexing_maps"], strict=True):
@@ -120,48 +123,25 @@ def _joins(op: Operation, members: list[Operation], rows: int) -> bool:
     return True
 
 
-class RowKernel:
-    """Emits one row kernel: `kl` is the kernel being built (a `_KernelLowering`)."""
+class BlockKernel:
+    """A kernel whose block of `threads` threads cooperates through shared memory, written in
+    phases; `kl` is the kernel being built (a `_KernelLowering`)."""
 
-    def __init__(self, kl, members: list[Operation], rows: int):
-        self.kl, self.b, self.members, self.rows = kl, kl.b, members, rows
+    def __init__(self, kl, threads: int):
+        self.kl, self.b, self.threads = kl, kl.b, threads
         self.host = kl.owner.host
-        inner = max(math.prod(_sizes(op)[rows:]) for op in members)
-        self.threads = min(MAX_THREADS, max(WARP, -(-inner // WARP) * WARP))
-        self.warps = self.threads // WARP
         self.tid, _, self.ctaid, self.nctaid = kl.thread_ids()
         self.n_shared = 0
 
-    def lower(self) -> tuple[int, int]:
-        """Emit the kernel; returns (rows, threads per row)."""
-        b = self.b
-        row_sizes = _sizes(self.members[0])[: self.rows]
-        lows = []
-        for op in self.members:
-            n_in = op.attrs["num_inputs"]
-            ins = [self.kl.buffer_of(v) for v in op.operands[:n_in]]
-            inits = [self.kl.buffer_of(v) for v in op.operands[n_in:]]
-            outs = [self.kl.buffer_of(r) for r in op.results]
-            lows.append(GenericLowering(op, ins, inits, outs, self.kl))
-
-        def row(r: ir.Value) -> None:
-            row_ivs = _unflatten(b, r, row_sizes)
-            for gl in lows:
-                self.member(gl, row_ivs)
-
-        # every thread of a block walks the same rows, so all reach every barrier
-        n_rows = math.prod(row_sizes)
-        emit_loop(b, ir.Constant(I64, n_rows), row, "row", self.ctaid, self.nctaid)
-        self.kl.finish()
-        return n_rows, self.threads
-
-    def phase(self, body: Callable[[ir.Value], None]) -> None:
-        """body(t) for every thread t of the block, then a barrier."""
+    def phase(self, body: Callable[[ir.Value], None], sync: bool = True) -> None:
+        """body(t) for every thread t of the block, then a barrier (unless `sync` is False:
+        the next phase reads nothing this one wrote for another thread)."""
         if self.host:
             emit_loop(self.b, ir.Constant(I64, self.threads), body, "thread")
             return
         body(self.tid)
-        self.barrier()
+        if sync:
+            self.barrier()
 
     def barrier(self) -> None:
         fn = declare(self.kl.module, "llvm.nvvm.barrier.cta.sync.aligned.all", ir.VoidType(), [I32])
@@ -178,14 +158,50 @@ class RowKernel:
         g.linkage, g.initializer, g.align = "internal", ir.Constant(arr, ir.Undefined), 16
         return g
 
+    def private(self, ty: ir.Type, n: int) -> Callable[[ir.Value, int], ir.Value]:
+        """`n` values of each thread that live across phases: `at(t, i)` is the address of
+        thread t's value i (registers on the GPU; one array per block in emulation)."""
+        if self.host:
+            arr = self.kl.alloca(ir.ArrayType(ty, self.threads * n))
+            return lambda t, i: self.at(arr, self.b.add(self.b.mul(t, ir.Constant(I64, n)), _c(i)))
+        arr = self.kl.alloca(ir.ArrayType(ty, n))
+        return lambda t, i: self.at(arr, _c(i))
+
     def at(self, arr: ir.Value, i: ir.Value) -> ir.Value:
         return self.b.gep(arr, [ir.Constant(I64, 0), i], inbounds=True)
+
+
+class RowKernel(BlockKernel):
+    """Emits one row kernel for generics `members` over `rows` leading row dims."""
+
+    def __init__(self, kl, members: list[Operation], rows: int):
+        inner = max(math.prod(sizes_of(op)[rows:]) for op in members)
+        super().__init__(kl, min(MAX_THREADS, max(WARP, -(-inner // WARP) * WARP)))
+        self.members, self.rows = members, rows
+        self.warps = self.threads // WARP
+
+    def lower(self) -> tuple[int, int]:
+        """Emit the kernel; returns (rows, threads per row)."""
+        b = self.b
+        row_sizes = sizes_of(self.members[0])[: self.rows]
+        lows = [self.kl.lowering(op) for op in self.members]
+
+        def row(r: ir.Value) -> None:
+            row_ivs = unflatten(b, r, row_sizes)
+            for gl in lows:
+                self.member(gl, row_ivs)
+
+        # every thread of a block walks the same rows, so all reach every barrier
+        n_rows = math.prod(row_sizes)
+        emit_loop(b, ir.Constant(I64, n_rows), row, "row", self.ctaid, self.nctaid)
+        self.kl.finish()
+        return n_rows, self.threads
 
     def member(self, gl: GenericLowering, row_ivs: list[ir.Value]) -> None:
         """Emit member `gl` for the row at `row_ivs`: its inner points split over the threads,
         reductions combined across the block."""
         b, op, rows = self.b, gl.op, self.rows
-        sizes = _sizes(op)
+        sizes = sizes_of(op)
         n_in = gl.n_in
         ivs: list = [*row_ivs, *[None] * (len(sizes) - rows)]
         acc_args = op.regions[0].block.args[n_in:]
@@ -206,7 +222,7 @@ class RowKernel:
 
         def points(t: ir.Value) -> None:
             def at(q: ir.Value) -> None:
-                ivs[rows:] = _unflatten(b, q, inner_sizes)
+                ivs[rows:] = unflatten(b, q, inner_sizes)
                 step()
 
             total = ir.Constant(I64, math.prod(inner_sizes))
@@ -321,7 +337,11 @@ class RowKernel:
         return [b.load(self.at(pair[last], ir.Constant(I64, 0))) for pair in bufs]
 
 
-def _unflatten(b: ir.IRBuilder, lin: ir.Value, sizes: list[int]) -> list[ir.Value]:
+def _c(i: int | ir.Value) -> ir.Value:
+    return ir.Constant(I64, i) if isinstance(i, int) else i
+
+
+def unflatten(b: ir.IRBuilder, lin: ir.Value, sizes: list[int]) -> list[ir.Value]:
     """The indices of flat index `lin` in a row-major domain of `sizes`."""
     idx: list[ir.Value] = [None] * len(sizes)
     rest = lin

@@ -25,12 +25,14 @@ from ..ir import affine as A
 from ..ir import types as T
 from ..ir.core import BlockArgument, Function, Operation, OpResult, Value
 from ..ir.ops_tensor import is_pointwise
+from ..lower_llvm.blas import match
 from ..lower_llvm.buffers import Buffer, contiguous, emit_affine, splat
 from ..lower_llvm.loops import GenericLowering, emit_loop, emit_nest
 from ..lower_llvm.memplan import MemoryPlan, plan
 from ..lower_llvm.scalar import EMIT, I8, I32, I64, Ctx, declare, ll_type
 from .blocks import RowKernel, row_groups
 from .common import BUTTERFLY, WARP, emit_point, identity, shuffle
+from .matmul import MatmulKernel
 from .target import PTX_TRIPLE
 
 GLOBAL = 1  # NVPTX address space of global memory
@@ -226,14 +228,20 @@ class _KernelLowering:
         self.b.ret_void()
         self.alloca_builder.branch(self.fn.blocks[1])
 
-    def generic(self, op: Operation) -> tuple[int, int]:
-        """Emit the kernel of generic `op`; returns the points of its parallel domain and the
-        threads that compute each point."""
+    def lowering(self, op: Operation) -> GenericLowering:
+        """The scalar lowering of generic `op` over this kernel's buffers."""
         n_in = op.attrs["num_inputs"]
         ins = [self.buffer_of(v) for v in op.operands[:n_in]]
         inits = [self.buffer_of(v) for v in op.operands[n_in:]]
         outs = [self.buffer_of(r) for r in op.results]
-        gl = GenericLowering(op, ins, inits, outs, self)
+        return GenericLowering(op, ins, inits, outs, self)
+
+    def generic(self, op: Operation) -> tuple[int, int]:
+        """Emit the kernel of generic `op`; returns the points of its parallel domain and the
+        threads that compute each point."""
+        gl = self.lowering(op)
+        n_in = gl.n_in
+        inits, outs = gl.inits, gl.outs
         iters = gl.iters
         sizes = [int(s.constant) for s in gl.sizes()]
         par = [d for d, it in enumerate(iters) if it == "parallel"]
@@ -390,6 +398,10 @@ class _ModuleLowering:
                     points, block = RowKernel(_KernelLowering(self, name), members, rows).lower()
                     what = "rows: " + "; ".join(_describe(m) for m in members)
                     kernels.append(KernelInfo(name, points, block, what, block))
+                continue
+            if match(op) is not None:
+                points, block = MatmulKernel(_KernelLowering(self, name), op).lower()
+                kernels.append(KernelInfo(name, points, block, "tiled " + _describe(op), block))
                 continue
             points, lanes = _KernelLowering(self, name).generic(op)
             kernels.append(KernelInfo(name, points, lanes, _describe(op)))

@@ -94,6 +94,21 @@ PROGRAMS = [
     Program("layernorm", layernorm, (f32(19, 67), f32(67), f32(67)), rtol=1e-4, atol=1e-5),
     Program("matmul", lambda a, b: a @ b, (f32(31, 45), f32(45, 23)), rtol=1e-4, atol=1e-5),
     Program(
+        "matmul_tiles_and_edges",
+        lambda a, b: (a * 2.0) @ np.exp(b),
+        (f32(130, 9), f32(9, 270)),
+        rtol=1e-4,
+        atol=1e-5,
+    ),
+    Program("matmul_f64_transposed", lambda a, b: a.T @ b, (f32(45, 31) * 1.0, f32(45, 7) * 1.0)),
+    Program(
+        "matmul_batched",
+        lambda a, b: np.matmul(a, b),
+        (f32(3, 20, 30), f32(3, 30, 10)),
+        rtol=1e-4,
+        atol=1e-5,
+    ),
+    Program(
         "matmul_bias_relu",
         lambda a, b, c: np.maximum(a @ b + c, 0.0),
         (f32(16, 40), f32(40, 24), f32(24)),
