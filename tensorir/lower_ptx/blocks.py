@@ -33,6 +33,9 @@ from ..lower_llvm.scalar import EMIT, I32, I64, Ctx, declare, ll_type
 from .common import BUTTERFLY, WARP, emit_point, identity, shuffle
 
 MAX_THREADS = 256  # threads of a row kernel's block
+SLICES = 8  # threads sharing one output point's reduction in a column kernel
+FEW_POINTS = 1 << 16  # fewer output points than this leave a GPU idle at a thread per point
+LONG_REDUCTION = 256
 SHARED = 3  # NVPTX address space of shared memory
 
 
@@ -350,3 +353,112 @@ def unflatten(b: ir.IRBuilder, lin: ir.Value, sizes: list[int]) -> list[ir.Value
         idx[d] = b.urem(rest, n) if d > 0 else rest
         rest = b.udiv(rest, n)
     return idx
+
+
+class ColumnKernel(BlockKernel):
+    """A reduction with few output points and long reductions that do not run along
+    contiguous memory (a sum over axis 0): a thread per point would leave most of the GPU idle,
+    so a block takes 32 neighbouring points (a warp reads 32 neighbouring elements) and splits
+    each point's reduction over SLICES threads, whose partials meet in shared memory."""
+
+    def __init__(self, kl, op: Operation):
+        super().__init__(kl, WARP * SLICES)
+        self.op, self.gl = op, kl.lowering(op)
+
+    def lower(self) -> tuple[int, int]:
+        """Emit the kernel; returns (groups of 32 points, threads per group)."""
+        b, gl, op = self.b, self.gl, self.op
+        sizes = sizes_of(op)
+        par = [d for d, it in enumerate(gl.iters) if it == "parallel"]
+        red = [d for d, it in enumerate(gl.iters) if it == "reduction"]
+        points = math.prod(sizes[d] for d in par)
+        length = math.prod(sizes[d] for d in red)
+        acc_args = op.regions[0].block.args[gl.n_in :]
+        out_maps = gl.maps[gl.n_in :]
+        slots = [
+            None if is_pointwise(m) else self.kl.alloca(ll_type(a.type))
+            for a, m in zip(acc_args, out_maps, strict=True)
+        ]
+        accumulating = [k for k, s in enumerate(slots) if s is not None]
+        yields = op.regions[0].block.ops[-1].operands
+        combiners = [yields[k].op for k in accumulating]
+        tys = [slots[k].allocated_type for k in accumulating]
+        partials = [self.shared(ty, self.threads) for ty in tys]
+        ivs: list = [None] * len(sizes)
+        ctx = Ctx(b, self.kl.module, ivs, self.kl.buffer_of, self.kl.report, gl.combiners)
+        c = ir.Constant
+
+        def out_index(k: int) -> list[ir.Value]:
+            return [emit_affine(b, e, ivs) for e in out_maps[k].results]
+
+        def step() -> None:
+            emit_point(b, gl, ivs, slots, out_index)
+
+        def group(g: ir.Value) -> None:
+            def lane_point(t: ir.Value) -> tuple[ir.Value, ir.Value]:
+                p = b.add(b.mul(g, c(I64, WARP)), b.urem(t, c(I64, WARP)))
+                return p, b.icmp_unsigned("<", p, c(I64, points))
+
+            def partial(t: ir.Value) -> None:
+                p, valid = lane_point(t)
+                with b.if_then(valid):
+                    for d, i in zip(par, unflatten(b, p, [sizes[d] for d in par]), strict=True):
+                        ivs[d] = i
+                    for k, cb in zip(accumulating, combiners, strict=True):
+                        b.store(identity(cb, slots[k].allocated_type), slots[k])
+
+                    def at(r: ir.Value) -> None:
+                        for d, i in zip(red, unflatten(b, r, [sizes[d] for d in red]), strict=True):
+                            ivs[d] = i
+                        step()
+
+                    first = b.udiv(t, c(I64, WARP))
+                    emit_loop(b, c(I64, length), at, "slice", first, c(I64, SLICES))
+                    for arr, k in zip(partials, accumulating, strict=True):
+                        b.store(b.load(slots[k]), self.at(arr, t))
+
+            def finish(t: ir.Value) -> None:
+                p, valid = lane_point(t)
+                first = b.icmp_unsigned("<", t, c(I64, WARP))
+                with b.if_then(b.and_(valid, first)):
+                    for d, i in zip(par, unflatten(b, p, [sizes[d] for d in par]), strict=True):
+                        ivs[d] = i
+                    finals = []
+                    for arr, k, cb in zip(partials, accumulating, combiners, strict=True):
+                        v = gl.inits[k].load(b, out_index(k))
+                        for s in range(SLICES):  # in slice order, whatever the schedule
+                            part = b.load(self.at(arr, b.add(t, c(I64, s * WARP))))
+                            v = EMIT[cb.name](ctx, [v, part], cb)
+                        finals.append(v)
+                    if len(op.regions) == 2:
+                        finals = gl.epilogue(b, ivs, finals)
+                    for k, v in zip(accumulating, finals, strict=True):
+                        gl.outs[k].store(b, out_index(k), v)
+
+            self.phase(partial)
+            self.phase(finish)
+
+        groups = -(-points // WARP)
+        emit_loop(b, c(I64, groups), group, "group", self.ctaid, self.nctaid)
+        self.kl.finish()
+        return groups, self.threads
+
+
+def column_reduction(op: Operation) -> bool:
+    """Whether reduction generic `op` takes a `ColumnKernel`: every accumulating result folds
+    through a reassociable combiner, the output points are too few to fill the GPU with a
+    thread each, and each reduction is long."""
+    iters = op.attrs["iterator_types"]
+    if "reduction" not in iters or match(op) is not None:
+        return False
+    n_in = op.attrs["num_inputs"]
+    combiners = GenericLowering(op, [], [], [], None).combiners
+    yields = op.regions[0].block.ops[-1].operands
+    for k, m in enumerate(op.attrs["indexing_maps"][n_in:]):
+        v = yields[k]
+        if not is_pointwise(m) and not (isinstance(v, OpResult) and v.op in combiners):
+            return False
+    sizes = sizes_of(op)
+    points = math.prod(s for s, it in zip(sizes, iters, strict=True) if it == "parallel")
+    length = math.prod(s for s, it in zip(sizes, iters, strict=True) if it == "reduction")
+    return points < FEW_POINTS and length >= LONG_REDUCTION

@@ -30,7 +30,7 @@ from ..lower_llvm.buffers import Buffer, contiguous, emit_affine, splat
 from ..lower_llvm.loops import GenericLowering, emit_loop, emit_nest
 from ..lower_llvm.memplan import MemoryPlan, plan
 from ..lower_llvm.scalar import EMIT, I8, I32, I64, Ctx, declare, ll_type
-from .blocks import RowKernel, row_groups
+from .blocks import ColumnKernel, RowKernel, column_reduction, row_groups
 from .common import BUTTERFLY, WARP, emit_point, identity, shuffle
 from .matmul import MatmulKernel
 from .target import PTX_TRIPLE
@@ -399,6 +399,10 @@ class _ModuleLowering:
                     what = "rows: " + "; ".join(_describe(m) for m in members)
                     kernels.append(KernelInfo(name, points, block, what, block))
                 continue
+            if _takes_columns(op):
+                points, block = ColumnKernel(_KernelLowering(self, name), op).lower()
+                kernels.append(KernelInfo(name, points, block, "columns " + _describe(op), block))
+                continue
             if match(op) is not None:
                 points, block = MatmulKernel(_KernelLowering(self, name), op).lower()
                 kernels.append(KernelInfo(name, points, block, "tiled " + _describe(op), block))
@@ -442,6 +446,15 @@ class _ModuleLowering:
 
         emit_loop(b, b.zext(grid, I64), per_block, "block")
         b.ret_void()
+
+
+def _takes_columns(op: Operation) -> bool:
+    """Whether reduction `op` takes a column kernel: no warp per point suits it (its reduction
+    does not run along contiguous memory) and it has few, long reductions."""
+    if not column_reduction(op):
+        return False
+    gl = GenericLowering(op, [], [], [], None)
+    return _warp_combiners(gl, [d for d, it in enumerate(gl.iters) if it == "reduction"]) is None
 
 
 def _warp_combiners(gl: GenericLowering, red: list[int]) -> list | None:

@@ -60,6 +60,16 @@ def test_kernel_mapping() -> None:
     assert launch_config(33 * 32) == rows.launches()[0][1]
 
 
+def test_long_column_sums_share_each_column() -> None:
+    """A sum over axis 0 of a tall matrix: blocks of 32 columns, each column's rows split over
+    8 threads that meet in shared memory."""
+    program = compile_ptx(
+        trace(lambda a: a.sum(axis=0), (np.ones((700, 45), np.float32),)).function
+    )
+    assert [(k.points, k.block) for k in program.kernels] == [(2, 256)]
+    assert program.kernels[0].what.startswith("columns")
+
+
 def test_layernorm_is_one_row_kernel() -> None:
     """Mean, variance and normalization share the rows: one kernel, the row read once from
     device memory (the later members find it in the cache)."""
