@@ -110,6 +110,8 @@ def main() -> None:
          [("cupy", lambda x: x.sum(axis=1))]),
         ("sum axis=0 8192x4096 f32", lambda x: x.sum(axis=0), (f32(8192, 4096),), 1e-5,
          [("cupy", lambda x: x.sum(axis=0))]),
+        ("sum all 8192x4096 f32", lambda x: x.sum(), (f32(8192, 4096),), 1e-5,
+         [("cupy", lambda x: x.sum())]),
         ("matmul 4096^3 f32", matmul, (f32(4096, 4096), f32(4096, 4096)), 1e-4,
          [("cupy (cuBLAS)", matmul)]),
     ]  # fmt: skip

@@ -100,17 +100,24 @@ def _member_kind(op: Operation, rows: int) -> str | None:
     if inner == {"parallel"}:
         return "pointwise"
     n_in = op.attrs["num_inputs"]
-    gl = GenericLowering(op, [], [], [], None)
+    for m in op.attrs["indexing_maps"][n_in:]:
+        if not is_pointwise(m) and list(m.results) != [A.Dim(d) for d in range(rows)]:
+            return None
+    return "reduction" if folds_through_combiners(op) else None
+
+
+def folds_through_combiners(op: Operation) -> bool:
+    """Whether every accumulating result of reduction `op` folds through a reassociable
+    combiner (add, mul, max, min), so the partial results of any split of its reduction can
+    be combined; side outputs (pointwise maps) are written at every point."""
+    n_in = op.attrs["num_inputs"]
+    combiners = GenericLowering(op, [], [], [], None).combiners
     yields = op.regions[0].block.ops[-1].operands
     for k, m in enumerate(op.attrs["indexing_maps"][n_in:]):
-        if is_pointwise(m):
-            continue  # a side output, written at every point
         v = yields[k]
-        if list(m.results) != [A.Dim(d) for d in range(rows)]:
-            return None
-        if not (isinstance(v, OpResult) and v.op in gl.combiners):
-            return None
-    return "reduction"
+        if not is_pointwise(m) and not (isinstance(v, OpResult) and v.op in combiners):
+            return False
+    return True
 
 
 def _joins(op: Operation, members: list[Operation], rows: int) -> bool:
@@ -173,6 +180,92 @@ class BlockKernel:
     def at(self, arr: ir.Value, i: ir.Value) -> ir.Value:
         return self.b.gep(arr, [ir.Constant(I64, 0), i], inbounds=True)
 
+    def block_reduce(self, partial, slots, combine, combiners, finish) -> None:
+        """Combine the block's threads' accumulators: `partial(t)` leaves thread t's share in
+        `slots`; `finish(totals)` runs once, in one thread, with the block's totals. On the GPU
+        a shuffle butterfly in each warp, the warps' totals through shared memory, and one more
+        butterfly in the first warp; the emulator combines in the same order."""
+        b = self.b
+        tys = [s.allocated_type for s in slots]
+        if self.host:
+            self.host_reduce(partial, slots, combine, combiners, tys, finish)
+            return
+        partials = [self.shared(ty, WARP) for ty in tys]  # one per warp
+        partial(self.tid)
+        vals = self.butterfly([b.load(s) for s in slots], combine, combiners)
+        lane = b.urem(self.tid, ir.Constant(I64, WARP))
+        warp = b.udiv(self.tid, ir.Constant(I64, WARP))
+        with b.if_then(b.icmp_unsigned("==", lane, ir.Constant(I64, 0))):
+            for arr, v in zip(partials, vals, strict=True):
+                b.store(v, self.at(arr, warp))
+        self.barrier()
+        with b.if_then(b.icmp_unsigned("==", warp, ir.Constant(I64, 0))):
+            has = b.icmp_unsigned("<", lane, ir.Constant(I64, self.threads // WARP))
+            vals = [
+                b.select(has, b.load(self.at(arr, lane)), identity(c, ty))
+                for arr, c, ty in zip(partials, combiners, tys, strict=True)
+            ]
+            vals = self.butterfly(vals, combine, combiners)
+            with b.if_then(b.icmp_unsigned("==", lane, ir.Constant(I64, 0))):
+                finish(vals)
+        self.barrier()
+
+    def butterfly(self, vals: list[ir.Value], combine, combiners) -> list[ir.Value]:
+        """Each lane's values combined with every other lane's of its warp (GPU)."""
+        for off in BUTTERFLY:
+            vals = [
+                combine(c, v, shuffle(self.b, self.kl.module, v, off))
+                for c, v in zip(combiners, vals, strict=True)
+            ]
+        return vals
+
+    def host_reduce(self, partial, slots, combine, combiners, tys, finish) -> None:
+        """The block reduction in emulation, combining in the GPU's order: every thread's
+        partial, a butterfly within each warp, then one across the warps' totals."""
+        b = self.b
+        lanes = [self.shared(ty, self.threads) for ty in tys]
+
+        def one_thread(t: ir.Value) -> None:
+            partial(t)
+            for arr, slot in zip(lanes, slots, strict=True):
+                b.store(b.load(slot), self.at(arr, t))
+
+        emit_loop(b, ir.Constant(I64, self.threads), one_thread, "thread")
+        warp_totals = [self.shared(ty, WARP) for ty in tys]
+        for arr, c, ty in zip(warp_totals, combiners, tys, strict=True):
+            for w in range(WARP):  # warps the block lacks hold the identity, as on the GPU
+                b.store(identity(c, ty), self.at(arr, ir.Constant(I64, w)))
+        for w in range(self.threads // WARP):
+            base = ir.Constant(I64, w * WARP)
+            totals = self.host_butterfly(lanes, base, combine, combiners, tys)
+            for arr, v in zip(warp_totals, totals, strict=True):
+                b.store(v, self.at(arr, ir.Constant(I64, w)))
+        finish(self.host_butterfly(warp_totals, ir.Constant(I64, 0), combine, combiners, tys))
+
+    def host_butterfly(self, arrays, base, combine, combiners, tys) -> list[ir.Value]:
+        """Lane 0's result of the GPU's shuffle butterfly over values base..base+31 of each
+        array, computed with two buffers of 32 lanes."""
+        b = self.b
+        bufs = [[self.kl.alloca(ir.ArrayType(ty, WARP)) for _ in range(2)] for ty in tys]
+
+        def load_lane(i: ir.Value) -> None:
+            for arr, (first, _) in zip(arrays, bufs, strict=True):
+                b.store(b.load(self.at(arr, b.add(base, i))), self.at(first, i))
+
+        emit_loop(b, ir.Constant(I64, WARP), load_lane, "lane")
+        for level, off in enumerate(BUTTERFLY):
+
+            def exchange(i: ir.Value, level=level, off=off) -> None:
+                partner = b.xor(i, ir.Constant(I64, off))
+                for c, pair in zip(combiners, bufs, strict=True):
+                    old, new = pair[level % 2], pair[1 - level % 2]
+                    v = combine(c, b.load(self.at(old, i)), b.load(self.at(old, partner)))
+                    b.store(v, self.at(new, i))
+
+            emit_loop(b, ir.Constant(I64, WARP), exchange, "shfl")
+        last = len(BUTTERFLY) % 2
+        return [b.load(self.at(pair[last], ir.Constant(I64, 0))) for pair in bufs]
+
 
 class RowKernel(BlockKernel):
     """Emits one row kernel for generics `members` over `rows` leading row dims."""
@@ -181,7 +274,6 @@ class RowKernel(BlockKernel):
         inner = max(math.prod(sizes_of(op)[rows:]) for op in members)
         super().__init__(kl, min(MAX_THREADS, max(WARP, -(-inner // WARP) * WARP)))
         self.members, self.rows = members, rows
-        self.warps = self.threads // WARP
 
     def lower(self) -> tuple[int, int]:
         """Emit the kernel; returns (rows, threads per row)."""
@@ -242,9 +334,6 @@ class RowKernel(BlockKernel):
         def combine(c: Operation, x: ir.Value, y: ir.Value) -> ir.Value:
             return EMIT[c.name](ctx, [x, y], c)
 
-        tys = [slots[k].allocated_type for k in accumulating]
-        partials = [self.shared(ty, WARP) for ty in tys]  # one per warp
-
         def partial(t: ir.Value) -> None:
             """Thread t's share: points t, t + threads, ..., from the combiners' identities."""
             for k, c in zip(accumulating, combiners, strict=True):
@@ -261,83 +350,7 @@ class RowKernel(BlockKernel):
             for k, v in zip(accumulating, finals, strict=True):
                 gl.outs[k].store(b, out_index(k), v)
 
-        if self.host:
-            self.host_reduce(partial, slots, accumulating, combine, combiners, tys, finish)
-            return
-        partial(self.tid)
-        vals = self.butterfly([b.load(slots[k]) for k in accumulating], combine, combiners)
-        lane = b.urem(self.tid, ir.Constant(I64, WARP))
-        warp = b.udiv(self.tid, ir.Constant(I64, WARP))
-        with b.if_then(b.icmp_unsigned("==", lane, ir.Constant(I64, 0))):
-            for arr, v in zip(partials, vals, strict=True):
-                b.store(v, self.at(arr, warp))
-        self.barrier()
-        with b.if_then(b.icmp_unsigned("==", warp, ir.Constant(I64, 0))):
-            has = b.icmp_unsigned("<", lane, ir.Constant(I64, self.warps))
-            vals = [
-                b.select(has, b.load(self.at(arr, lane)), identity(c, ty))
-                for arr, c, ty in zip(partials, combiners, tys, strict=True)
-            ]
-            vals = self.butterfly(vals, combine, combiners)
-            with b.if_then(b.icmp_unsigned("==", lane, ir.Constant(I64, 0))):
-                finish(vals)
-        self.barrier()
-
-    def butterfly(self, vals: list[ir.Value], combine, combiners) -> list[ir.Value]:
-        """Each lane's values combined with every other lane's of its warp (GPU)."""
-        for off in BUTTERFLY:
-            vals = [
-                combine(c, v, shuffle(self.b, self.kl.module, v, off))
-                for c, v in zip(combiners, vals, strict=True)
-            ]
-        return vals
-
-    def host_reduce(self, partial, slots, accumulating, combine, combiners, tys, finish) -> None:
-        """The block reduction in emulation, combining in the GPU's order: every thread's
-        partial, a butterfly within each warp, then one across the warps' totals."""
-        b = self.b
-        lanes = [self.shared(ty, self.threads) for ty in tys]
-
-        def one_thread(t: ir.Value) -> None:
-            partial(t)
-            for arr, k in zip(lanes, accumulating, strict=True):
-                b.store(b.load(slots[k]), self.at(arr, t))
-
-        emit_loop(b, ir.Constant(I64, self.threads), one_thread, "thread")
-        warp_totals = [self.shared(ty, WARP) for ty in tys]
-        for arr, c, ty in zip(warp_totals, combiners, tys, strict=True):
-            for w in range(WARP):  # warps the block lacks hold the identity, as on the GPU
-                b.store(identity(c, ty), self.at(arr, ir.Constant(I64, w)))
-        for w in range(self.warps):
-            base = ir.Constant(I64, w * WARP)
-            totals = self.host_butterfly(lanes, base, combine, combiners, tys)
-            for arr, v in zip(warp_totals, totals, strict=True):
-                b.store(v, self.at(arr, ir.Constant(I64, w)))
-        finish(self.host_butterfly(warp_totals, ir.Constant(I64, 0), combine, combiners, tys))
-
-    def host_butterfly(self, arrays, base, combine, combiners, tys) -> list[ir.Value]:
-        """Lane 0's result of the GPU's shuffle butterfly over values base..base+31 of each
-        array, computed with two buffers of 32 lanes."""
-        b = self.b
-        bufs = [[self.kl.alloca(ir.ArrayType(ty, WARP)) for _ in range(2)] for ty in tys]
-
-        def load_lane(i: ir.Value) -> None:
-            for arr, (first, _) in zip(arrays, bufs, strict=True):
-                b.store(b.load(self.at(arr, b.add(base, i))), self.at(first, i))
-
-        emit_loop(b, ir.Constant(I64, WARP), load_lane, "lane")
-        for level, off in enumerate(BUTTERFLY):
-
-            def exchange(i: ir.Value, level=level, off=off) -> None:
-                partner = b.xor(i, ir.Constant(I64, off))
-                for c, pair in zip(combiners, bufs, strict=True):
-                    old, new = pair[level % 2], pair[1 - level % 2]
-                    v = combine(c, b.load(self.at(old, i)), b.load(self.at(old, partner)))
-                    b.store(v, self.at(new, i))
-
-            emit_loop(b, ir.Constant(I64, WARP), exchange, "shfl")
-        last = len(BUTTERFLY) % 2
-        return [b.load(self.at(pair[last], ir.Constant(I64, 0))) for pair in bufs]
+        self.block_reduce(partial, [slots[k] for k in accumulating], combine, combiners, finish)
 
 
 def _c(i: int | ir.Value) -> ir.Value:
@@ -449,16 +462,14 @@ def column_reduction(op: Operation) -> bool:
     through a reassociable combiner, the output points are too few to fill the GPU with a
     thread each, and each reduction is long."""
     iters = op.attrs["iterator_types"]
-    if "reduction" not in iters or match(op) is not None:
+    if "reduction" not in iters or match(op) is not None or not folds_through_combiners(op):
         return False
-    n_in = op.attrs["num_inputs"]
-    combiners = GenericLowering(op, [], [], [], None).combiners
-    yields = op.regions[0].block.ops[-1].operands
-    for k, m in enumerate(op.attrs["indexing_maps"][n_in:]):
-        v = yields[k]
-        if not is_pointwise(m) and not (isinstance(v, OpResult) and v.op in combiners):
-            return False
-    sizes = sizes_of(op)
-    points = math.prod(s for s, it in zip(sizes, iters, strict=True) if it == "parallel")
-    length = math.prod(s for s, it in zip(sizes, iters, strict=True) if it == "reduction")
+    points, length = extents(op)
     return points < FEW_POINTS and length >= LONG_REDUCTION
+
+
+def extents(op: Operation) -> tuple[int, int]:
+    """(output points, reduction length) of generic `op`."""
+    sizes, iters = sizes_of(op), op.attrs["iterator_types"]
+    points = math.prod(s for s, it in zip(sizes, iters, strict=True) if it == "parallel")
+    return points, math.prod(sizes) // max(points, 1) if points else 0

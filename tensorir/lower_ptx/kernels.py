@@ -33,6 +33,7 @@ from ..lower_llvm.scalar import EMIT, I8, I32, I64, Ctx, declare, ll_type
 from .blocks import ColumnKernel, RowKernel, column_reduction, row_groups
 from .common import BUTTERFLY, WARP, emit_point, identity, shuffle
 from .matmul import MatmulKernel
+from .split import SplitReduction, split_parts
 from .target import PTX_TRIPLE
 
 GLOBAL = 1  # NVPTX address space of global memory
@@ -68,6 +69,7 @@ class KernelModule:
     in_types: list[T.TensorType]
     out_types: list[T.TensorType]
     shadow_bytes: int  # write counts the emulator keeps (a byte per output and workspace byte)
+    workspace_bytes: int  # the memory plan's arena and the kernels' scratch space
 
 
 class CheckedBuffer(Buffer):
@@ -365,6 +367,8 @@ class _ModuleLowering:
         sizes = [_nbytes(t) for t in f.type.results] + [self.plan.arena_bytes]
         self.shadow_offsets = [sum(sizes[:k]) for k in range(len(sizes) + 1)]
         self.errors: list[str] = []
+        # the memory plan's arena, then scratch space the kernels need (split reductions)
+        self.workspace_bytes = -(-self.plan.arena_bytes // 64) * 64
         self.constants: dict[Operation, tuple[ir.GlobalVariable, object]] = {}
 
     def constant(self, op: Operation):
@@ -399,6 +403,18 @@ class _ModuleLowering:
                     what = "rows: " + "; ".join(_describe(m) for m in members)
                     kernels.append(KernelInfo(name, points, block, what, block))
                 continue
+            parts = split_parts(op)
+            if parts > 1:
+                r = SplitReduction(op, parts, self.workspace_bytes)
+                self.workspace_bytes += r.scratch_bytes()
+                names = [f"{name}_partials", f"{name}_fold"]
+                kls = [_KernelLowering(self, n) for n in names]
+                (p1, t1), (p2, t2) = r.kernels(*kls)
+                kernels.append(
+                    KernelInfo(names[0], p1, t1, f"{parts} parts of " + _describe(op), t1)
+                )
+                kernels.append(KernelInfo(names[1], p2, t2, "fold the parts"))
+                continue
             if _takes_columns(op):
                 points, block = ColumnKernel(_KernelLowering(self, name), op).lower()
                 kernels.append(KernelInfo(name, points, block, "columns " + _describe(op), block))
@@ -423,6 +439,7 @@ class _ModuleLowering:
             list(f.type.inputs),
             list(f.type.results),
             self.shadow_offsets[-1] if self.host else 0,
+            self.workspace_bytes,
         )
 
     def driver(self, name: str, lanes: int) -> None:

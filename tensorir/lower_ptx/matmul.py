@@ -5,10 +5,11 @@ free of the column dim and `b` of the row dim, float32/float64) computes a BM x 
 output per block. For each slice of BK along the reduction, the block's threads copy the
 BM x BK tile of `a` and the BK x BN tile of `b` into shared memory (evaluating any producer
 fusion folded into the factors, once per element), and then each thread accumulates its
-TM x TN outputs in registers from the tiles. A thread's outputs are rows ty + 16 i and columns
-tx + 16 j, so that the threads of a warp read neighbouring words of the tiles (no bank
-conflicts) and store neighbouring elements of the output. The epilogue fused into the generic
-(bias, activation) runs on the registers before the one store of each output.
+TM x TN outputs in registers from the tiles. A thread's outputs are the rows 4 ty + 64 h + i
+and the columns 4 tx + 64 h + j (h < 2; i, j < 4): it reads its values of a tile row with two
+16-byte loads, and the threads of a warp read neighbouring words (no bank conflicts) and store
+neighbouring elements. The epilogue fused into the generic (bias, activation) runs on the
+registers before the one store of each output.
 
 Edges are guarded: elements of a tile outside the matrices read as zero and are never stored.
 """
@@ -31,6 +32,7 @@ BM = BN = 128  # output tile of a block
 BK = 8  # reduction slice per shared-memory tile
 SIDE = 16  # threads per tile side: 256 threads
 TM, TN = BM // SIDE, BN // SIDE  # outputs of a thread along rows and columns
+VEC = 4  # a thread's rows (columns) come in runs of VEC, read from shared memory as one vector
 
 
 class MatmulKernel(BlockKernel):
@@ -94,14 +96,8 @@ class MatmulKernel(BlockKernel):
                     ctx = Ctx(b, self.kl.module, [], self.kl.buffer_of, self.kl.report)
                     sums = [b.load(acc(t, q)) for q in range(TM * TN)]
                     for kk in range(BK):
-                        rows = [
-                            b.load(self.at(a_tile, b.add(ty_, c(I64, kk * BM + SIDE * i))))
-                            for i in range(TM)
-                        ]
-                        cols = [
-                            b.load(self.at(b_tile, b.add(tx, c(I64, kk * BN + SIDE * j))))
-                            for j in range(TN)
-                        ]
+                        rows = self.fragment(a_tile, ty_, kk * BM, TM, ty)
+                        cols = self.fragment(b_tile, tx, kk * BN, TN, ty)
                         for i in range(TM):
                             for j in range(TN):
                                 p = EMIT["s.mul"](ctx, [rows[i], cols[j]], mul)
@@ -118,9 +114,9 @@ class MatmulKernel(BlockKernel):
             def store(t: ir.Value) -> None:
                 ty_, tx = b.udiv(t, c(I64, SIDE)), b.urem(t, c(I64, SIDE))
                 for i in range(TM):
-                    row = b.add(m0, b.add(ty_, c(I64, SIDE * i)))
+                    row = b.add(m0, _owned(b, ty_, i))
                     for j in range(TN):
-                        col = b.add(n0, b.add(tx, c(I64, SIDE * j)))
+                        col = b.add(n0, _owned(b, tx, j))
                         inside = b.and_(
                             b.icmp_unsigned("<", row, c(I64, M)),
                             b.icmp_unsigned("<", col, c(I64, N)),
@@ -139,6 +135,22 @@ class MatmulKernel(BlockKernel):
         emit_loop(b, c(I64, n_tiles), tile, "tile", self.ctaid, self.nctaid)
         self.kl.finish()
         return n_tiles, self.threads
+
+    def fragment(self, tile, coord: ir.Value, base: int, n: int, ty: ir.Type) -> list[ir.Value]:
+        """The `n` tile values a thread at `coord` (its row or column among SIDE) multiplies
+        in one step: groups of VEC consecutive values, read as one vector load each."""
+        b, out = self.b, []
+        vec = ir.VectorType(ty, VEC)
+        # shared memory is 16-byte aligned; the emulator's arrays only to their elements
+        align = 16 if not self.host else self.op.result.type.dtype.itemsize
+        for h in range(n // VEC):
+            first = b.add(
+                b.mul(coord, ir.Constant(I64, VEC)), ir.Constant(I64, base + h * SIDE * VEC)
+            )
+            ptr = self.at(tile, first)
+            v = b.load(b.bitcast(ptr, vec.as_pointer(ptr.type.addrspace)), align=align)
+            out += [b.extract_element(v, ir.Constant(ir.IntType(32), i)) for i in range(VEC)]
+        return out
 
     def factor(self, value, base: list, at: dict) -> ir.Value:
         """Body value `value` (a factor of the product) at the tile element whose loop indices
@@ -162,3 +174,10 @@ class MatmulKernel(BlockKernel):
         gl = self.gl
         (v,) = gl.run_block(b, region, ivs, block.args[: gl.n_in], [], [])
         return b.select(inside, v, ir.Constant(v.type, 0.0))
+
+
+def _owned(b: ir.IRBuilder, coord: ir.Value, i: int) -> ir.Value:
+    """Tile row (column) of a thread's i-th output row (column), the thread at `coord`."""
+    return b.add(
+        b.mul(coord, ir.Constant(I64, VEC)), ir.Constant(I64, i // VEC * SIDE * VEC + i % VEC)
+    )

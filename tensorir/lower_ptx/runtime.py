@@ -106,7 +106,7 @@ class GpuProgram:
             "intermediates": len(p.nbytes),
             "intermediate_bytes": sum(p.nbytes.values()),
             "peak_intermediate_bytes": p.peak_bytes,
-            "workspace_bytes": p.arena_bytes,
+            "workspace_bytes": self.lowered.workspace_bytes,
         }
 
     def launches(self) -> list[tuple[str, tuple[int, int]]]:
@@ -145,7 +145,7 @@ class GpuProgram:
                 raise TypeError(f"argument {i}: expected {t}, got {a.dtype}{list(a.shape)}")
             ins.append(a if a.flags.c_contiguous else cupy.ascontiguousarray(a))
         outs = [cupy.empty(t.shape, t.dtype.np) for t in lw.out_types]
-        workspace = cupy.empty(max(lw.plan.arena_bytes, 1), np.uint8)
+        workspace = cupy.empty(max(lw.workspace_bytes, 1), np.uint8)
         err = cupy.zeros(1, np.int32) if lw.errors else workspace
         args = (*ins, *outs, workspace, err)
         for kernel, grid, block in self._device_launches():
@@ -233,7 +233,7 @@ class Emulator:
                 raise TypeError(f"argument {i}: expected {t}, got {a.dtype}{list(a.shape)}")
             ins.append(np.ascontiguousarray(a))
         outs = [_garbage(t.shape, t.dtype.np) for t in lw.out_types]
-        workspace = _garbage((max(lw.plan.arena_bytes, 1),), np.uint8)
+        workspace = _garbage((max(lw.workspace_bytes, 1),), np.uint8)
         err = np.zeros(1, np.int32)
         shadow = np.zeros(max(lw.shadow_bytes, 1), np.uint8)
         ptrs = [a.ctypes.data for a in (shadow, *ins, *outs, workspace, err)]

@@ -64,6 +64,14 @@ PROGRAMS = [
     Program("transpose", lambda a, b: a.T * 2.0 + b, (x2, f32(53, 37))),
     Program("sum_axis0", lambda a: a.sum(axis=0), (x2,), rtol=1e-5, atol=1e-5),
     Program("sum_axis1", lambda a: a.sum(axis=1), (x2,), rtol=1e-5, atol=1e-5),
+    Program("sum_all_long", lambda a: a.sum(), (f32(300, 111),), rtol=1e-5, atol=1e-4),
+    Program(
+        "split_row_stats",
+        lambda a: (np.abs(a).max(axis=1), (a * 2.0).sum(axis=1), np.exp(a).min()),
+        (f32(3, 20001),),
+        rtol=1e-5,
+        atol=1e-4,
+    ),
     Program("sum_long_columns", lambda a: a.sum(axis=0), (f32(700, 45),), rtol=1e-5, atol=1e-5),
     Program(
         "column_stats",

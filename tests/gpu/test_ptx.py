@@ -70,6 +70,16 @@ def test_long_column_sums_share_each_column() -> None:
     assert program.kernels[0].what.startswith("columns")
 
 
+def test_long_full_reduction_is_split() -> None:
+    """x.sum() of a large array: blocks reduce chunks into partials, a second kernel folds
+    them in order (a thread per output)."""
+    program = compile_ptx(trace(lambda a: a.sum(), (np.ones((512, 1024), np.float32),)).function)
+    (parts, fold) = program.kernels
+    assert parts.what.startswith("128 parts") and (parts.points, parts.block) == (128, 256)
+    assert (fold.points, fold.lanes) == (1, 1)
+    assert program.lowered.workspace_bytes >= 128 * 8  # the float64 partials
+
+
 def test_layernorm_is_one_row_kernel() -> None:
     """Mean, variance and normalization share the rows: one kernel, the row read once from
     device memory (the later members find it in the cache)."""
