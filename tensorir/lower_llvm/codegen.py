@@ -20,6 +20,7 @@ from .buffers import Buffer, contiguous, splat
 from .loops import GenericLowering, emit_nest
 from .memplan import MemoryPlan, plan
 from .pyarray import ARRAY_DATA, ARRAY_DIMS, ARRAY_STRIDES
+from .rows import lower_rows, row_groups
 from .scalar import I8, I32, I64, declare
 from .vecmath import keep_vector_declarations
 
@@ -118,7 +119,9 @@ class _FunctionLowering:
     def lower(self) -> Lowered:
         f, b = self.f, self.b
         params = list(self.fn.args)
-        p = self.plan = plan(f)
+        groups = row_groups(f.body.ops)
+        p = self.plan = plan(f, [members for members, _ in groups])
+        grouped = {op: members for members, _ in groups for op in members}
         scopes = _AliasScopes(self.module, p, len(f.type.results))
         for a, obj, c in zip(f.args, params[: len(f.args)], self.contiguous_args, strict=True):
             self.buffers[a] = scopes.tag(self.array_buffer(obj, a.type, c), "in")
@@ -143,6 +146,11 @@ class _FunctionLowering:
                 self.buffers[op.result] = scopes.tag(self.constant_buffer(op), "in")
             elif op.name == "tir.empty":
                 self.buffers[op.result] = class_buffer(op.result)
+            elif op in grouped:
+                members = grouped[op]
+                if op is members[-1]:  # once every operand of the members is defined
+                    lows = [self.lowering(m, class_buffer) for m in members]
+                    lower_rows(lows, self, f"g{n}", self.threads)
             elif op.name == "tir.generic":
                 self.lower_generic(op, class_buffer, f"g{n}")
             else:
@@ -183,7 +191,8 @@ class _FunctionLowering:
         with b.if_then(b.icmp_unsigned("!=", old, ir.Constant(I64, 0))):
             b.call(declare(self.module, "free", ir.VoidType(), [PTR]), [b.inttoptr(old, PTR)])
 
-    def lower_generic(self, op: Operation, class_buffer, tag: str) -> None:
+    def lowering(self, op: Operation, class_buffer) -> GenericLowering:
+        """The loop lowering of generic `op`, its results given their buffers."""
         n_in = op.attrs["num_inputs"]
         ins = [self.buffers[v] for v in op.operands[:n_in]]
         inits = [self.buffers[v] for v in op.operands[n_in:]]
@@ -191,7 +200,10 @@ class _FunctionLowering:
         for r in op.results:
             self.buffers[r] = class_buffer(r)
             outs.append(self.buffers[r])
-        lowering = GenericLowering(op, ins, inits, outs, self)
+        return GenericLowering(op, ins, inits, outs, self)
+
+    def lower_generic(self, op: Operation, class_buffer, tag: str) -> None:
+        lowering = self.lowering(op, class_buffer)
         if self.use_blas and blas.try_lower(lowering, self.b, tag):
             return
         if not (self.threads and parallel.try_lower(lowering, self, tag)):

@@ -16,9 +16,10 @@ from ..ir import affine as A
 from ..ir.core import Operation
 from ..ir.ops_tensor import is_pointwise, loop_bounds
 from .buffers import Buffer, contiguous, emit_affine
-from .scalar import EMIT, I64, Ctx, declare, ll_type
+from .scalar import EMIT, I32, I64, Ctx, declare, ll_type
 
 PTR = ir.PointerType()
+REDUCTION_INTERLEAVE = 4  # vector accumulators of an innermost reduction loop
 
 
 def emit_loop(
@@ -28,9 +29,11 @@ def emit_loop(
     name: str,
     start: ir.Value | None = None,
     step: ir.Value | None = None,
+    interleave: int = 0,
 ) -> None:
     """for (i = start; i < n; i += step) body(i) (start 0, step 1 by default), leaving the
-    builder after the loop. The GPU's grid-stride loops are this with a thread's start."""
+    builder after the loop. The GPU's grid-stride loops are this with a thread's start.
+    `interleave` asks the vectorizer for that many vector accumulators (see `_interleaved`)."""
     pre = b.block
     header = b.append_basic_block(f"{name}.head")
     inner = b.append_basic_block(f"{name}.body")
@@ -43,15 +46,39 @@ def emit_loop(
     b.position_at_end(inner)
     body(i)
     i.add_incoming(b.add(i, step or ir.Constant(I64, 1), flags=["nsw", "nuw"]), b.block)
-    b.branch(header)
+    latch = b.branch(header)
+    if interleave:
+        latch.set_metadata("llvm.loop", _interleaved(b.module, interleave))
     b.position_at_end(done)
 
 
+def _interleaved(module: ir.Module, count: int) -> ir.values.MDValue:
+    """Loop metadata forcing `count`-way interleaving. Interleaving is off in the pipeline
+    (engine.py: it doubled code size for nothing on memory-bound loops), but a reduction's
+    vector accumulator is a chain of dependent adds or max: one chain runs at the latency of
+    its op, several at its throughput (x.max(axis=1) of 4096x1024 f32: 0.94 -> 0.3 ms)."""
+    hint = module.add_metadata(
+        [ir.MetaDataString(module, "llvm.loop.interleave.count"), ir.Constant(I32, count)]
+    )
+    # a loop ID is a distinct node whose first operand is itself
+    loop_id = module.add_metadata([hint, ir.MetaDataString(module, f"tensorir.loop{id(hint)}")])
+    loop_id.operands = (loop_id, hint)
+    return loop_id
+
+
 def emit_nest(
-    b: ir.IRBuilder, dims: list[int], sizes, ivs: list, body, tag: str, starts=None
+    b: ir.IRBuilder,
+    dims: list[int],
+    sizes,
+    ivs: list,
+    body,
+    tag: str,
+    starts=None,
+    interleave: int = 0,
 ) -> None:
     """Nested loops over `dims` (outermost first), recording each index in `ivs`; dim d runs
-    from `starts[d]` (one thread's chunk of a parallel loop) where given, else from 0."""
+    from `starts[d]` (one thread's chunk of a parallel loop) where given, else from 0. The
+    innermost loop gets `interleave` (see `emit_loop`)."""
     if not dims:
         body()
         return
@@ -59,9 +86,11 @@ def emit_nest(
 
     def step(i):
         ivs[d] = i
-        emit_nest(b, rest, sizes, ivs, body, tag, starts)
+        emit_nest(b, rest, sizes, ivs, body, tag, starts, interleave)
 
-    emit_loop(b, sizes[d], step, f"{tag}.d{d}", (starts or {}).get(d))
+    emit_loop(
+        b, sizes[d], step, f"{tag}.d{d}", (starts or {}).get(d), None, 0 if rest else interleave
+    )
 
 
 class GenericLowering:
@@ -199,7 +228,7 @@ class GenericLowering:
             for k, s in enumerate(slots):
                 if s is not None:
                     b.store(self.inits[k].load(b, out_index(k)), s)
-            emit_nest(b, red, sizes, ivs, reduce_point, tag, starts)
+            emit_nest(b, red, sizes, ivs, reduce_point, tag, starts, REDUCTION_INTERLEAVE)
             finals = [b.load(s) for s in slots if s is not None]
             if len(self.op.regions) == 2 and not self.partial:  # results from the accumulators
                 finals = self.epilogue(b, ivs, finals)

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from ..ir.core import BlockArgument, Function, Value
+from ..ir.core import BlockArgument, Function, Operation, Value
 
 ALIGN = 64
 
@@ -44,8 +44,10 @@ def _nbytes(v: Value) -> int:
     return max(t.size * t.dtype.itemsize, 1)
 
 
-def plan(f: Function) -> MemoryPlan:
-    """Assign buffers to the tensor values of `f` (after generalize)."""
+def plan(f: Function, together: list[list[Operation]] = ()) -> MemoryPlan:
+    """Assign buffers to the tensor values of `f` (after generalize). Each list of generics in
+    `together` runs interleaved (a row group: `rows.py`), so whatever one of them touches stays
+    live from the first to the last."""
     p = MemoryPlan()
     ops = f.body.ops
     members: dict[int, list[Value]] = {}
@@ -81,13 +83,19 @@ def plan(f: Function) -> MemoryPlan:
     # live interval of each class, in top-level op positions (uses inside bodies count)
     first: dict[int, int] = {}
     last: dict[int, int] = {}
-    for pos, op in enumerate(ops):
+    position = {op: pos for pos, op in enumerate(ops)}
+    span = {op: (pos, pos) for pos, op in enumerate(ops)}
+    for group in together:
+        whole = (position[group[0]], position[group[-1]])
+        span.update({op: whole for op in group})
+    for op in ops:
+        start, end = span[op]
         for inner in op.walk():
             for v in inner.operands + inner.results:
                 c = p.cls.get(v)
                 if c is not None:
-                    first.setdefault(c, pos)
-                    last[c] = pos
+                    first[c] = min(first.get(c, start), start)
+                    last[c] = max(last.get(c, end), end)
     placed: list[tuple[int, int, int]] = []  # (offset, end, last use) of live classes
     for c in sorted(first, key=lambda c: first[c]):
         if c in p.output:

@@ -23,12 +23,12 @@ from collections.abc import Callable
 
 from llvmlite import ir
 
-from ..ir import affine as A
-from ..ir.core import Operation, OpResult
-from ..ir.ops_tensor import is_pointwise, loop_bounds
+from ..ir.core import Operation
+from ..ir.ops_tensor import is_pointwise
 from ..lower_llvm.blas import match
 from ..lower_llvm.buffers import emit_affine
 from ..lower_llvm.loops import GenericLowering, emit_loop
+from ..lower_llvm.rows import extents, folds_through_combiners, member_kind, sizes_of
 from ..lower_llvm.scalar import EMIT, I32, I64, Ctx, declare, ll_type
 from .common import BUTTERFLY, WARP, emit_point, identity, shuffle
 
@@ -37,100 +37,6 @@ SLICES = 8  # threads sharing one output point's reduction in a column kernel
 FEW_POINTS = 1 << 16  # fewer output points than this leave a GPU idle at a thread per point
 LONG_REDUCTION = 256
 SHARED = 3  # NVPTX address space of shared memory
-
-
-def row_groups(ops: list[Operation]) -> list[tuple[list[Operation], int]]:
-    """Runs of consecutive generics one row kernel computes, with their number of row dims:
-    a row reduction, then every following generic over the same rows that reads the members'
-    results only at its own row."""
-    generics = [op for op in ops if op.name == "tir.generic"]
-    groups, i = [], 0
-    while i < len(generics):
-        rows = _reduction_rows(generics[i])
-        members = [generics[i]]
-        if rows is not None:
-            for op in generics[i + 1 :]:
-                if not _joins(op, members, rows):
-                    break
-                members.append(op)
-        if len(members) > 1:
-            groups.append((members, rows))
-        i += len(members)
-    return groups
-
-
-def sizes_of(op: Operation) -> list[int]:
-    return [op.operands[k].type.shape[pos] for k, pos in loop_bounds(op)]
-
-
-def _is_row_map(m: A.AffineMap, rows: int) -> bool:
-    """Whether `m` indexes by the row dims first, in order, and by them nowhere else."""
-    head = [A.Dim(d) for d in range(rows)]
-    if list(m.results[:rows]) != head:
-        return False
-    return all(not (_dims(e) & set(range(rows))) for e in m.results[rows:])
-
-
-def _dims(e: A.Expr) -> set[int]:
-    if isinstance(e, A.Dim):
-        return {e.pos}
-    if isinstance(e, A.Bin):
-        return _dims(e.lhs) | _dims(e.rhs)
-    return set()
-
-
-def _reduction_rows(op: Operation) -> int | None:
-    """The number of leading parallel dims of a generic reducing over all its other dims with
-    reassociable combiners into per-row results, or None."""
-    iters = op.attrs["iterator_types"]
-    rows = next((d for d, it in enumerate(iters) if it != "parallel"), len(iters))
-    if match(op) is not None:  # a matmul takes the tiled kernel
-        return None
-    if rows == 0 or rows == len(iters) or any(it != "reduction" for it in iters[rows:]):
-        return None
-    return rows if _member_kind(op, rows) == "reduction" else None
-
-
-def _member_kind(op: Operation, rows: int) -> str | None:
-    """'pointwise' or 'reduction' for a generic a row kernel can compute, else None."""
-    iters = op.attrs["iterator_types"]
-    inner = set(iters[rows:])
-    if any(it != "parallel" for it in iters[:rows]) or len(inner) != 1:
-        return None
-    if inner == {"parallel"}:
-        return "pointwise"
-    n_in = op.attrs["num_inputs"]
-    for m in op.attrs["indexing_maps"][n_in:]:
-        if not is_pointwise(m) and list(m.results) != [A.Dim(d) for d in range(rows)]:
-            return None
-    return "reduction" if folds_through_combiners(op) else None
-
-
-def folds_through_combiners(op: Operation) -> bool:
-    """Whether every accumulating result of reduction `op` folds through a reassociable
-    combiner (add, mul, max, min), so the partial results of any split of its reduction can
-    be combined; side outputs (pointwise maps) are written at every point."""
-    n_in = op.attrs["num_inputs"]
-    combiners = GenericLowering(op, [], [], [], None).combiners
-    yields = op.regions[0].block.ops[-1].operands
-    for k, m in enumerate(op.attrs["indexing_maps"][n_in:]):
-        v = yields[k]
-        if not is_pointwise(m) and not (isinstance(v, OpResult) and v.op in combiners):
-            return False
-    return True
-
-
-def _joins(op: Operation, members: list[Operation], rows: int) -> bool:
-    if _member_kind(op, rows) is None or sizes_of(op)[:rows] != sizes_of(members[0])[:rows]:
-        return False
-    produced = {r: m for m in members for r in m.results}
-    for v, m in zip(op.operands, op.attrs["indexing_maps"], strict=True):
-        if v in produced:
-            p = produced[v]
-            p_map = p.attrs["indexing_maps"][p.attrs["num_inputs"] + v.index]
-            if not (_is_row_map(m, rows) and _is_row_map(p_map, rows)):
-                return False
-    return True
 
 
 class BlockKernel:
@@ -301,7 +207,7 @@ class RowKernel(BlockKernel):
         ivs: list = [*row_ivs, *[None] * (len(sizes) - rows)]
         acc_args = op.regions[0].block.args[n_in:]
         out_maps = gl.maps[n_in:]
-        reduces = _member_kind(op, rows) == "reduction"
+        reduces = member_kind(op, rows) == "reduction"
         slots = [
             self.kl.alloca(ll_type(a.type)) if reduces and not is_pointwise(m) else None
             for a, m in zip(acc_args, out_maps, strict=True)
@@ -466,10 +372,3 @@ def column_reduction(op: Operation) -> bool:
         return False
     points, length = extents(op)
     return points < FEW_POINTS and length >= LONG_REDUCTION
-
-
-def extents(op: Operation) -> tuple[int, int]:
-    """(output points, reduction length) of generic `op`."""
-    sizes, iters = sizes_of(op), op.attrs["iterator_types"]
-    points = math.prod(s for s, it in zip(sizes, iters, strict=True) if it == "parallel")
-    return points, math.prod(sizes) // max(points, 1) if points else 0

@@ -29,8 +29,9 @@ from ..lower_llvm.blas import match
 from ..lower_llvm.buffers import Buffer, contiguous, emit_affine, splat
 from ..lower_llvm.loops import GenericLowering, emit_loop, emit_nest
 from ..lower_llvm.memplan import MemoryPlan, plan
+from ..lower_llvm.rows import row_groups
 from ..lower_llvm.scalar import EMIT, I8, I32, I64, Ctx, declare, ll_type
-from .blocks import ColumnKernel, RowKernel, column_reduction, row_groups
+from .blocks import ColumnKernel, RowKernel, column_reduction
 from .common import BUTTERFLY, WARP, emit_point, identity, shuffle
 from .matmul import MatmulKernel
 from .split import SplitReduction, split_parts
@@ -362,7 +363,8 @@ class _ModuleLowering:
         self.module = ir.Module(name=name)
         if not host:
             self.module.triple = PTX_TRIPLE
-        self.plan = plan(f)
+        self.groups = row_groups(f.body.ops)
+        self.plan = plan(f, [members for members, _ in self.groups])
         # where each output's, then the workspace's, write counts start in the shadow
         sizes = [_nbytes(t) for t in f.type.results] + [self.plan.arena_bytes]
         self.shadow_offsets = [sum(sizes[:k]) for k in range(len(sizes) + 1)]
@@ -387,7 +389,7 @@ class _ModuleLowering:
     def lower(self) -> KernelModule:
         f = self.f
         kernels = []
-        grouped = {op: g for g in row_groups(f.body.ops) for op in g[0]}
+        grouped = {op: g for g in self.groups for op in g[0]}
         for n, op in enumerate(f.body.ops):
             if op.name in ("func.return", "tir.constant", "tir.empty"):
                 continue

@@ -18,8 +18,9 @@ from ..ir.core import Operation
 from ..ir.ops_tensor import is_pointwise
 from ..lower_llvm.buffers import Buffer, contiguous, emit_affine
 from ..lower_llvm.loops import emit_loop
+from ..lower_llvm.rows import extents, folds_through_combiners, sizes_of
 from ..lower_llvm.scalar import EMIT, I8, I64, Ctx, ll_type
-from .blocks import BlockKernel, extents, folds_through_combiners, sizes_of, unflatten
+from .blocks import BlockKernel, unflatten
 from .common import emit_point, identity
 
 THREADS = 256

@@ -1,0 +1,99 @@
+"""Row groups on the CPU: generics over the same rows run a block of rows at a time (softmax's
+max, sum and normalization while the rows are in cache), serially or on the thread pool, and
+equal numpy; the memory plan keeps what a group touches live across all of it."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from programs import layernorm, softmax
+
+import tensorir
+from tensorir.frontend.trace import trace
+from tensorir.ir.core import Module
+from tensorir.lower_llvm import parallel, parallel_runtime, rows
+from tensorir.lower_llvm.engine import DEFAULT_PIPELINE
+from tensorir.lower_llvm.memplan import plan
+from tensorir.passes import run_pipeline
+
+
+def row_norm(x):
+    return (x - x.mean(axis=1, keepdims=True)) / np.abs(x).max(axis=1, keepdims=True)
+
+
+def log_softmax_3d(x):
+    return x - np.log(np.exp(x).sum(axis=-1, keepdims=True))
+
+
+RNG = np.random.default_rng(5)
+CASES = [
+    (softmax, (33, 1025)),
+    (softmax, (1, 7)),
+    (row_norm, (31, 1023)),
+    (log_softmax_3d, (3, 7, 33)),
+    (softmax, (5, 70001)),  # rows longer than a block of the L2 budget: a row per block
+]
+
+
+def grouped(f, *args) -> bool:
+    return ".rows.head" in f.lower(*args).as_text("llvm-unoptimized")
+
+
+@pytest.mark.parametrize("fn, shape", CASES, ids=lambda c: getattr(c, "__name__", str(c)))
+def test_row_groups_equal_numpy(fn, shape):
+    x = RNG.standard_normal(shape).astype(np.float32)
+    f = tensorir.jit(fn)
+    np.testing.assert_allclose(f(x), fn(x), rtol=2e-5, atol=2e-6)
+    assert grouped(f, x)
+
+
+@pytest.mark.parametrize("block", [1, 3])
+def test_row_blocks_of_any_size(block, monkeypatch):
+    """Blocks of one row and blocks leaving a remainder give the same results."""
+    monkeypatch.setattr(rows, "_rows_per_block", lambda lows: block)
+    x, g, b = (RNG.standard_normal(s).astype(np.float32) for s in [(10, 67), (67,), (67,)])
+    f = tensorir.jit(layernorm)
+    np.testing.assert_allclose(f(x, g, b), layernorm(x, g, b), rtol=1e-4, atol=1e-5)
+
+
+def test_row_groups_on_the_thread_pool(monkeypatch):
+    """A large group is outlined and split by blocks of rows; 1 and 2 threads agree exactly."""
+    monkeypatch.setattr(parallel, "MIN_WORK", 0)
+    monkeypatch.setattr(parallel, "MIN_CHUNK_WORK", 1)
+    old = tensorir.get_num_threads()
+    x = RNG.standard_normal((37, 515)).astype(np.float32)
+    try:
+        results = []
+        for n in (1, 2):
+            tensorir.set_num_threads(n)
+            f = tensorir.jit(softmax)
+            results.append(f(x))
+            text = f.lower(x).as_text("llvm-unoptimized")
+            assert parallel_runtime.SYMBOL in text and '.rows"' in text  # the outlined group
+    finally:
+        tensorir.set_num_threads(old)
+    np.testing.assert_array_equal(results[0], results[1])
+    np.testing.assert_allclose(results[1], softmax(x), rtol=2e-5, atol=2e-6)
+
+
+def test_group_keeps_its_buffers_live():
+    """An intermediate read only by the first member must not share bytes with a result of a
+    later one: the members' loops interleave, so the first still reads it while the later
+    writes."""
+
+    def f(x):
+        y = np.sin(x) @ np.ones((x.shape[1], x.shape[1]), np.float32)  # an intermediate
+        return softmax(y)
+
+    x = RNG.standard_normal((8, 16)).astype(np.float32)
+    g = run_pipeline(Module([trace(f, (x,)).function]), DEFAULT_PIPELINE).functions[0]
+    groups = rows.row_groups(g.body.ops)
+    assert groups, "softmax's generics form a group"
+    members = groups[0][0]
+    p = plan(g, [members])
+    touched = {p.cls[v] for m in members for v in [*m.operands, *m.results] if v in p.cls}
+    inter = [c for c in touched if c in p.offset]
+    for i, c in enumerate(inter):
+        for d in inter[i + 1 :]:
+            assert not p.overlaps(c, d)
+    np.testing.assert_allclose(tensorir.jit(f)(x), f(x), rtol=2e-5, atol=2e-6)
