@@ -32,8 +32,9 @@ from ..ir.core import Operation, OpResult
 from ..ir.ops_tensor import is_pointwise, loop_bounds
 from . import parallel
 from .blas import match
+from .buffers import Buffer
 from .loops import GenericLowering, emit_loop
-from .scalar import I64
+from .scalar import I8, I64
 
 
 def row_groups(ops: list[Operation]) -> list[tuple[list[Operation], int]]:
@@ -158,20 +159,60 @@ def _rows_per_block(lows: list[GenericLowering]) -> int:
 
 
 def emit_row_blocks(
-    b: ir.IRBuilder, lows: list[GenericLowering], lo: ir.Value, hi: ir.Value, tag: str
+    b: ir.IRBuilder,
+    lows: list[GenericLowering],
+    lo: ir.Value,
+    hi: ir.Value,
+    tag: str,
+    windowed: set = frozenset(),
 ) -> None:
     """Indices [lo, hi) of the group's outermost row dim, a block of them at a time: every
-    member runs on the block before the next block starts."""
+    member runs on the block before the next block starts.
+
+    A `windowed` value (made and used only inside the group) needs only the current block's
+    rows: its rows [start, end) go to the rows [lo, lo + end - start) of its buffer, the same
+    bytes for every block, so softmax's exponentials are rewritten in cache instead of
+    streaming a whole matrix out to memory. Chunks run by other threads start at other `lo`,
+    so their windows never overlap."""
     block = ir.Constant(I64, _rows_per_block(lows))
 
     def one(start: ir.Value) -> None:
         end = b.add(start, block)
         end = b.select(b.icmp_signed("<", end, hi), end, hi)
         for k, gl in enumerate(lows):
+            for values, bufs in [
+                (gl.op.operands[: gl.n_in], gl.ins),
+                (gl.op.operands[gl.n_in :], gl.inits),
+                (gl.op.results, gl.outs),
+            ]:
+                for i, v in enumerate(values):
+                    if v in windowed:
+                        bufs[i] = _window(b, bufs[i], b.sub(lo, start))
             gl.split = (0, start, end)
             gl.run(b, f"{tag}.m{k}")
 
     emit_loop(b, hi, one, f"{tag}.rows", lo, block)
+
+
+def _window(b: ir.IRBuilder, buf: Buffer, shift: ir.Value) -> Buffer:
+    """`buf` moved by `shift` indices of its first dim."""
+    ptr = b.gep(buf.ptr, [b.mul(shift, buf.strides[0])], source_etype=I8)
+    return Buffer(ptr, buf.dtype, buf.shape, buf.strides, buf.alias)
+
+
+def windowed_values(members: list[Operation], p) -> set:
+    """Results of the group's members that nothing outside the group reads and that have a
+    buffer of their own in the workspace (memory plan `p`): they can live in a window."""
+    inside = set(members)
+    out = set()
+    for m in members:
+        for r in m.results:
+            c = p.cls.get(r)
+            if c is None or c in p.output or sum(1 for d in p.cls.values() if d == c) != 1:
+                continue
+            if r.uses and all(user in inside for user, _ in r.uses):
+                out.add(r)
+    return out
 
 
 def work_per_index(lows: list[GenericLowering]) -> int:
@@ -189,8 +230,9 @@ def lower_rows(lows: list[GenericLowering], fn, tag: str, threads: bool) -> None
     cost model as a single loop's, `parallel.py`), else serially in the entry."""
     n = sizes_of(lows[0].op)[0]
     per_index = work_per_index(lows)
+    windowed = windowed_values([gl.op for gl in lows], fn.plan)
     if not threads or n * per_index < parallel.MIN_WORK or n < 2:
-        emit_row_blocks(fn.b, lows, ir.Constant(I64, 0), ir.Constant(I64, n), tag)
+        emit_row_blocks(fn.b, lows, ir.Constant(I64, 0), ir.Constant(I64, n), tag, windowed)
         return
     bufs = {}
     for gl in lows:
@@ -209,6 +251,6 @@ def lower_rows(lows: list[GenericLowering], fn, tag: str, threads: bool) -> None
         )
         for gl in lows
     ]
-    emit_row_blocks(region.b, inner, region.lo, region.hi, tag)
+    emit_row_blocks(region.b, inner, region.lo, region.hi, tag, windowed)
     region.finish()
     parallel._dispatch(fn, region, captured, ir.Constant(I64, n), ir.Constant(I64, per_index), 1, 1)
