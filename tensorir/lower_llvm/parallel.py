@@ -2,14 +2,17 @@
 
 A `tir.generic` whose work is worth a dispatch is outlined into `void region(ctx, lo, hi)`, the
 same loop nest with one parallel dim restricted to [lo, hi), and the entry calls
-`tensorir_parallel_for(region, ctx, n, min_chunk, align)`. The context is a stack array holding
-every run-time value the nest needs from the entry (data pointers, dynamic sizes and strides,
-the workspace) and the error code; constants and globals are used directly. Each chunk keeps its
-own error slot and scratch memory, so chunks share nothing but disjoint parts of the outputs.
+`tensorir_parallel_for(region, ctx, n, min_chunk, align, per_thread)`. The context is a stack
+array holding every run-time value the nest needs from the entry (data pointers, dynamic sizes
+and strides, the workspace) and the error code; constants and globals are used directly. Each
+chunk keeps its own error slot and scratch memory, so chunks share nothing but disjoint parts of
+the outputs.
 
 Which dim: the outermost one in the nest's loop order that every output map indexes by itself
 (`GenericLowering.split_candidates`), skipping ones known to be short. A sum over axis 0 nests
 the reduction outside and the contiguous parallel dim inside, so it splits into column blocks.
+A reduction with no such dim (a full sum) is split along a reduction dim into fixed parts
+(`PARTS`), combined by the caller.
 
 Cost model: work = iteration points x scalar ops per point. A nest below `MIN_WORK` is not
 outlined at all (its IR is unchanged, so a small call pays nothing); otherwise chunks are at least
@@ -32,9 +35,9 @@ from .parallel_runtime import SYMBOL
 from .scalar import EMIT, I8, I32, I64, Ctx, declare, ll_type
 
 PTR = ir.PointerType()
-# Work units (points x scalar ops) below which a loop stays serial. A wake-up and join costs
-# ~1-2 us with spinning workers (~10 us when they sleep, benchmarks/parallel_overhead.py);
-# a unit is ~0.1-0.3 ns of one core, so 2^17 units (~15-40 us) repay it with margin.
+# Work units (points x scalar ops) below which a loop stays serial. Starting and joining a loop
+# costs 0.3 us (2 threads) to 3 us (16) while workers spin (benchmarks/parallel_overhead.py),
+# more when they sleep; a unit is ~0.1-0.3 ns of one core, so 2^17 units (~15-40 us) repay it.
 MIN_WORK = 1 << 17
 MIN_CHUNK_WORK = 1 << 15
 # a dim known to be this short is a poor split (2 rows of a long matrix): split a later one
@@ -119,7 +122,7 @@ class _Region:
         )
 
     def finish(self) -> None:
-        """Publish this chunk's first error (the first chunk to fail wins) and return."""
+        """Publish this chunk's first error (the chunk that publishes first wins) and return."""
         b = self.b
         err = b.zext(b.load(self.err), I64)
         with b.if_then(b.icmp_unsigned("!=", err, ir.Constant(I64, 0))):
@@ -299,11 +302,11 @@ def _lower_partial(g: GenericLowering, fn, tag: str, unit: int) -> bool:
         per_part = fn.b.mul(per_part, size)
     per_part = fn.b.udiv(per_part, ir.Constant(I64, PARTS))
     _dispatch(fn, region, captured, ir.Constant(I64, PARTS), per_part, 1, _CHUNKS_PER_THREAD)
-    _combine(g, fn, combiners, partials, part_buffers, par)
+    _combine(g, fn, combiners, partials, part_buffers, par, tag)
     return True
 
 
-def _combine(g: GenericLowering, fn, combiners, partials, part_buffers, par) -> None:
+def _combine(g: GenericLowering, fn, combiners, partials, part_buffers, par, tag: str) -> None:
     """In the entry: fold each output point's parts into its init, in part order, then run the
     epilogue and store the results."""
     b, op, n_in = fn.b, g.op, g.n_in
@@ -326,11 +329,11 @@ def _combine(g: GenericLowering, fn, combiners, partials, part_buffers, par) -> 
     def point() -> None:
         for k, s in enumerate(slots):
             b.store(g.inits[k].load(b, out_index(k)), s)
-        emit_loop(b, ir.Constant(I64, PARTS), fold, "combine")
+        emit_loop(b, ir.Constant(I64, PARTS), fold, f"{tag}.combine")
         finals = [b.load(s) for s in slots]
         if len(op.regions) == 2:
             finals = g.epilogue(b, ivs, finals)
         for k, v in enumerate(finals):
             g.outs[k].store(b, out_index(k), v)
 
-    emit_nest(b, par, sizes, ivs, point, "combine")
+    emit_nest(b, par, sizes, ivs, point, f"{tag}.combine")

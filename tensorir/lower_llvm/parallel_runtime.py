@@ -20,7 +20,9 @@ Safety rules, each a branch in `tensorir_parallel_for`:
   so concurrent and nested calls never wait on each other and cannot deadlock;
 - workers start lazily on the first parallel call, and again after `fork()` (a child has none);
 - idle workers spin briefly (the next call of a Python loop comes within microseconds) and then
-  sleep on a condition variable, so an idle process burns no CPU.
+  sleep on a condition variable, so an idle process burns no CPU; a spinning worker, like a
+  caller waiting for the last chunks, yields the CPU every 32 polls, for machines with more
+  runnable threads than cores.
 
 The ticket packs (job generation : 24 bits, chunk count : 20, next chunk : 20); a worker that
 claims a chunk with a compare-and-swap on it knows the job is the one it saw and cannot finish
@@ -69,10 +71,25 @@ declare i32 @pthread_mutex_unlock(ptr)
 declare i32 @pthread_cond_init(ptr, ptr)
 declare i32 @pthread_cond_wait(ptr, ptr)
 declare i32 @pthread_cond_broadcast(ptr)
+declare i32 @sched_yield()
 RELAX_DECL
 
 define internal void @tir.relax() {
   RELAX_CALL
+  ret void
+}
+
+; every 32nd poll gives the CPU away: where threads outnumber cores (a shared machine), a
+; poller must not take the slice of the thread it waits for
+define internal void @tir.yield_every(i64 %k) {
+entry:
+  %r = and i64 %k, 31
+  %now = icmp eq i64 %r, 0
+  br i1 %now, label %yield, label %exit
+yield:
+  %y = call i32 @sched_yield()
+  br label %exit
+exit:
   ret void
 }
 
@@ -136,6 +153,7 @@ spin:
 spinnext:
   call void @tir.relax()
   %k1 = add i64 %k, 1
+  call void @tir.yield_every(i64 %k1)
   %spinning = icmp ult i64 %k1, SPIN
   br i1 %spinning, label %spin, label %sleep
 sleep:
@@ -267,11 +285,14 @@ work:
   call void @tir.work(i64 %gm)
   br label %join
 join:
+  %j = phi i64 [ 0, %work ], [ %j1, %relax ]
   %done = load atomic i64, ptr @tir.done acquire, align 8
   %finished = icmp uge i64 %done, %nchunks
   br i1 %finished, label %exit, label %relax
 relax:
   call void @tir.relax()
+  %j1 = add i64 %j, 1
+  call void @tir.yield_every(i64 %j1)
   br label %join
 exit:
   store atomic i32 0, ptr @tir.busy release, align 4
