@@ -1,7 +1,8 @@
-"""Inline float32 math (`lower_llvm/polymath.py`) against libmvec calls, one thread: each
-function alone on 2^16 floats (in cache: compute-bound) and in fused loops, with numpy in the
-same run. Each workload is compiled twice, once with the host target's inline functions turned
-off (the libmvec calls tensorir made before), and timed interleaved, best of 15 rounds.
+"""Inline math (`lower_llvm/polymath.py`) against libmvec calls, one thread: each float32
+function alone on 2^16 floats (in cache: compute-bound) and in fused loops, float64 exp the same,
+with numpy in the same run. Each workload is compiled twice, once with the host target's inline
+functions turned off (the libmvec calls tensorir made before), and timed interleaved, best of 15
+rounds.
 
 Run: `python benchmarks/vecmath.py`. Prints a markdown table.
 """
@@ -49,6 +50,12 @@ CASES = [
     ("sigmoid 2^22", sigmoid, [(1 << 22,)]),
     ("softplus 2^22", softplus, [(1 << 22,)]),
 ]
+# float64: only exp is inline
+CASES64 = [
+    ("exp 2^16, float64", np.exp, [(1 << 16,)]),
+    ("a*b + c*exp(-a), 2^22, float64", lambda a, b, c: a * b + c * np.exp(-a), [(1 << 22,)] * 3),
+    ("softmax 1024x1024, float64", softmax, [(1024, 1024)]),
+]
 
 
 def compiled(fn, args: list, inline: frozenset[str]):
@@ -56,7 +63,7 @@ def compiled(fn, args: list, inline: frozenset[str]):
     HostTarget.INLINE = inline
     try:
         jitted = tensorir.jit(lambda *a: fn(*a))
-        np.testing.assert_allclose(jitted(*args), fn(*args), rtol=2e-3, atol=2e-3)
+        np.testing.assert_allclose(jitted(*args), fn(*args), rtol=2e-3, atol=1e-6)
         return jitted
     finally:
         HostTarget.INLINE = polymath.NAMES
@@ -77,8 +84,9 @@ def main() -> None:
     rng = np.random.default_rng(0)
     print("| workload | numpy ms | libmvec ms | inline ms | numpy / libmvec | numpy / inline |")
     print("| --- | --- | --- | --- | --- | --- |")
-    for name, fn, shapes in CASES:
-        args = [rng.standard_normal(s).astype(np.float32) for s in shapes]
+    cases = [(c, np.float32) for c in CASES] + [(c, np.float64) for c in CASES64]
+    for (name, fn, shapes), dtype in cases:
+        args = [rng.standard_normal(s).astype(dtype) for s in shapes]
         runs = {
             "numpy": fn,
             "libmvec": compiled(fn, args, frozenset()),

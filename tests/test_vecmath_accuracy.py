@@ -1,7 +1,8 @@
 """Accuracy of the compiled float32 transcendental functions (inline polynomials on the CPU,
 `lower_llvm/polymath.py`) against numpy's float64 result rounded to float32, over the whole
 float32 range: a stride sweep over all bit patterns, every float near each overflow/underflow
-edge and polynomial boundary, the special values, and hypothesis examples.
+edge and polynomial boundary, the special values, and hypothesis examples. float64 exp, also
+inline, is checked the same way against long double.
 
 The error is counted in ulps: the distance between the two float32 results in the ordered
 sequence of float32 values (so across zero and into subnormals it counts representable values,
@@ -160,9 +161,10 @@ def test_inline_not_called():
     for name in BOUND:
         text = _COMPILED[name].lower(x).as_text("llvm")
         assert f"{name}f" not in text and "_ZGV" not in text, name
-    # float64 still goes through libm/libmvec
-    text = compiled("exp").lower(np.ones(64)).as_text("llvm-unoptimized")
-    assert 'call double @"exp"' in text
+    assert "_ZGV" not in _COMPILED["exp"].lower(np.ones(64)).as_text("llvm")  # float64 exp too
+    # float64 tanh still goes through libm/libmvec
+    text = compiled("tanh").lower(np.ones(64)).as_text("llvm-unoptimized")
+    assert 'call double @"tanh"' in text
 
 
 def test_float16_through_float32():
@@ -175,6 +177,52 @@ def test_float16_through_float32():
         assert (np.isnan(ours) == np.isnan(ref)).all()
         d = np.abs(ordered(ours) - ordered(ref))
         assert d[~np.isnan(ref)].max() <= 1, name
+
+
+# -- float64 exp, against long double (64-bit mantissa on x86) ---------------------------------
+
+needs_long_double = pytest.mark.skipif(
+    np.finfo(np.longdouble).nmant < 63, reason="long double is no wider than double here"
+)
+
+
+def exp64_ulp_errors(x: np.ndarray) -> np.ndarray:
+    ours = _COMPILED["exp"](x)
+    with np.errstate(all="ignore"):
+        ref = np.exp(x.astype(np.longdouble)).astype(np.float64)
+    assert (np.isnan(ours) == np.isnan(ref)).all()
+    d = np.abs(ordered(ours) - ordered(ref))
+    d[np.isnan(ours)] = 0
+    return d
+
+
+@needs_long_double
+def test_float64_exp_sweep_and_edges():
+    """4M float64 bit patterns spread over all of them, and dense grids over exp's range, its
+    overflow edge (709.78) and its subnormal results (below -708.4) down to 0 (below -745.13)."""
+    patterns = (np.arange(1 << 22, dtype=np.uint64) * np.uint64(4398046511111)).view(np.float64)
+    grids = [np.linspace(-746, 710, 2_000_001), np.linspace(709, 710, 100_001)]
+    grids += [np.linspace(-746, -707, 400_001), np.linspace(-1, 1, 1_000_001)]
+    d = exp64_ulp_errors(np.concatenate([patterns, *grids]))
+    assert d.max() <= 1
+
+
+@needs_long_double
+def test_float64_exp_specials():
+    x = np.array([0.0, -0.0, np.inf, -np.inf, np.nan, 709.782712893384, 709.7827128933841,
+                  -745.1332191019411, -745.1332191019412, -746.0, 5e-324, -5e-324])  # fmt: skip
+    r = _COMPILED["exp"](x)
+    assert r[:4].tolist() == [1.0, 1.0, np.inf, 0.0] and np.isnan(r[4])
+    assert np.isfinite(r[5]) and np.isinf(r[6])
+    assert r[7] == 5e-324 and r[8] == 0.0 and r[9] == 0.0
+    assert exp64_ulp_errors(x).max() <= 1
+
+
+@needs_long_double
+@settings(max_examples=200, deadline=None)
+@given(st.lists(st.floats(allow_nan=True, allow_infinity=True), min_size=1, max_size=64))
+def test_float64_exp_hypothesis(xs):
+    assert exp64_ulp_errors(np.array(xs, np.float64)).max() <= 1
 
 
 @pytest.mark.skipif(libdevice_path() is None, reason="no CUDA libdevice")

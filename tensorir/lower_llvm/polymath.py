@@ -6,7 +6,7 @@ functions here are emitted straight into the loop body as branch-free IR (select
 so the loop vectorizer widens them with the rest of the loop and the scheduler interleaves them
 with the loads and the arithmetic around them.
 
-Each function is the textbook construction:
+Each function is the textbook construction, for float32 (exp also for float64):
 
 - exp, expm1: Cody-Waite reduction `x = n ln2 + r`, |r| <= ln2/2, with ln2 split into a short
   head and a tail, both products taken with an FMA; `expm1(r) = r + r^2 Q(r)`; the result scaled
@@ -23,8 +23,8 @@ with numpy in float64 by Lawson's algorithm (iteratively reweighted least square
 Chebyshev nodes, 200 iterations) and rounded to float32. Relative errors after rounding: Q 1.7e-8
 on |r| <= 0.347, P 3.0e-8 (log) and 6.1e-9 (log1p) on [-0.293, 0.414], T 7.0e-9 on [0, 0.625],
 each a fraction of a float32 ulp (6e-8 to 1.2e-7). Measured over all 2^32 float32 inputs
-against float64 numpy rounded to float32, every function is within 1 ulp
-(tests/test_vecmath_accuracy.py checks a sweep of them).
+against float64 numpy rounded to float32, every function is within 1 ulp; float64 exp is within
+1 ulp of long double's (tests/test_vecmath_accuracy.py checks sweeps of both).
 
 Special values come out by construction or by a final select: NaN in gives NaN, exp(-inf) = 0,
 exp(inf) = inf, log(0) = -inf, log(x < 0) = NaN, tanh(+-inf) = +-1, and -0.0 is kept where the
@@ -42,29 +42,72 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 
 from llvmlite import ir
 
-F32, I32 = ir.FloatType(), ir.IntType(32)
-_BIAS, _MANT = 127, 23  # float32 exponent bias and mantissa bits
-
-# ln2 = LN2_HI + LN2_LO; LN2_HI has 16 significant bits, so n * LN2_HI is exact for |n| < 2^8
-LN2_HI = float.fromhex("0x1.62e4p-1")
-LN2_LO = math.log(2) - LN2_HI
+F32, F64, I32, I64 = ir.FloatType(), ir.DoubleType(), ir.IntType(32), ir.IntType(64)
 LOG2E = 1 / math.log(2)
-# adding 1.5 * 2^23 rounds a float32 of magnitude < 2^22 to an integer, left in the low mantissa
-# bits: integer conversion without fptosi (whose NaN/inf result would be poison)
-SHIFTER = float.fromhex("0x1.8p23")
 
 
-def _floats(*hexes: str) -> list[float]:
-    return [float.fromhex(h) for h in hexes]
+def _floats(*hexes: str) -> tuple[float, ...]:
+    return tuple(float.fromhex(h) for h in hexes)
 
 
-# expm1(r) = r + r^2 * Q(r), |r| <= ln2/2 (relative error 1.7e-8)
-EXPM1_Q = _floats(
-    "0x1.fffffep-2", "0x1.5554b0p-3", "0x1.555674p-5", "0x1.1227f6p-7", "0x1.6bebf2p-10"
-)
+@dataclass(frozen=True)
+class _Format:
+    """What exp's construction needs to know about one float type."""
+
+    ty: ir.Type
+    ity: ir.IntType  # the integer type of the same width
+    bias: int  # exponent bias
+    mant: int  # mantissa bits
+    # ln2 = ln2_hi + ln2_lo; ln2_hi has few enough bits that n * ln2_hi is exact for every n
+    # exp's reduction meets
+    ln2_hi: float
+    ln2_lo: float
+    expm1_q: tuple[float, ...]  # expm1(r) = r + r^2 Q(r), |r| <= ln2/2
+    exp_lo: float  # exp(x) is 0 below, and infinite above exp_hi: x is clamped to these
+    exp_hi: float
+
+    @property
+    def suffix(self) -> str:
+        return f"f{self.ity.width}"
+
+    @property
+    def shifter(self) -> float:
+        """Adding 1.5 * 2^mant rounds a float of magnitude < 2^(mant - 1) to an integer, left in
+        the low mantissa bits: integer conversion without fptosi (poison for NaN and inf)."""
+        return 1.5 * 2.0**self.mant
+
+
+_FLOAT32 = _Format(
+    F32, I32, 127, 23,
+    # 16 significant bits: |n| <= 150
+    ln2_hi=float.fromhex("0x1.62e4p-1"), ln2_lo=math.log(2) - float.fromhex("0x1.62e4p-1"),
+    expm1_q=_floats(  # relative error 1.7e-8
+        "0x1.fffffep-2", "0x1.5554b0p-3", "0x1.555674p-5", "0x1.1227f6p-7", "0x1.6bebf2p-10"
+    ),
+    # exp overflows above 88.72 and is 0 below -103.98: n stays in [-150, 129]
+    exp_lo=-104.0, exp_hi=89.0,
+)  # fmt: skip
+_FLOAT64 = _Format(
+    F64, I64, 1023, 52,
+    # 42 significant bits: |n| <= 1077; ln2 from Python's decimal module at 60 digits
+    ln2_hi=float.fromhex("0x1.62e42fefa38p-1"), ln2_lo=float.fromhex("0x1.ef35793c7673p-45"),
+    # fitted as the float32 ones, against a 30-term Taylor series in long double: the error of
+    # exp(r) is 4.0e-18 relative (ulp 1.1e-16 to 2.2e-16)
+    expm1_q=_floats(
+        "0x1.0000000000002p-1", "0x1.555555555557cp-3", "0x1.55555555548abp-5",
+        "0x1.1111111108151p-7", "0x1.6c16c16ed76f6p-10", "0x1.a01a01d3f9305p-13",
+        "0x1.a019f9aedceaap-16", "0x1.71ddacf8463cbp-19", "0x1.27ef2ee3c1598p-22",
+        "0x1.afcfa38a5ad97p-26", "0x1.159817a871e8ap-29",
+    ),
+    # exp overflows above 709.78 and is 0 below -745.13: n stays in [-1077, 1025]
+    exp_lo=-746.0, exp_hi=710.0,
+)  # fmt: skip
+_FORMATS = {F32: _FLOAT32, F64: _FLOAT64}
+
 # log1p(f) = f + f^2 * P(f), f in [sqrt(1/2) - 1, sqrt(2) - 1]: degree 7 for log (relative
 # error 3.0e-8; coefficients rounded one at a time, the rest refitted after each), degree 8 for
 # log1p (6.1e-9), which measured 2 ulp errors near f = 0.414 with degree 7
@@ -82,27 +125,24 @@ TANH_T = _floats(
 )
 TANH_SMALL = 0.625
 TANH_ONE = 9.1  # float32 tanh rounds to 1 from 9.01 on
-
-# exp(x) overflows above 88.72 and is 0 below -103.98: clamping to these keeps n in [-150, 129]
-EXP_LO, EXP_HI = -104.0, 89.0
-EXPM1_LO = -30.0  # expm1(x) rounds to -1 below -17.3
+EXPM1_LO = -30.0  # float32 expm1(x) rounds to -1 below -17.3
 
 
 class _Emitter:
-    """Float32 arithmetic on one builder, with constants and intrinsics spelled briefly."""
+    """Arithmetic in one float format on one builder, constants and intrinsics spelled briefly."""
 
-    def __init__(self, b: ir.IRBuilder):
-        self.b = b
-        self.ty = F32
+    def __init__(self, b: ir.IRBuilder, fmt: _Format):
+        self.b, self.fmt = b, fmt
+        self.ty, self.ity = fmt.ty, fmt.ity
 
     def f(self, v: float) -> ir.Constant:
         return ir.Constant(self.ty, v)
 
     def i(self, v: int) -> ir.Constant:
-        return ir.Constant(I32, v)
+        return ir.Constant(self.ity, v)
 
     def intrinsic(self, name: str, *args: ir.Value) -> ir.Value:
-        full = f"llvm.{name}.f32"
+        full = f"llvm.{name}.{self.fmt.suffix}"
         fn = self.b.module.globals.get(full)
         if fn is None:
             fn = ir.Function(self.b.module, ir.FunctionType(self.ty, [self.ty] * len(args)), full)
@@ -124,20 +164,20 @@ class _Emitter:
         return b.select(b.fcmp_ordered("<", x, self.f(lo)), self.f(lo), x)
 
     def pow2(self, n: ir.Value) -> ir.Value:
-        """2^n for an i32 n in [-126, 127], assembled in the exponent field."""
+        """2^n for an integer n in the normal exponent range, assembled in the exponent field."""
         b = self.b
-        return b.bitcast(b.shl(b.add(n, self.i(_BIAS)), self.i(_MANT)), self.ty)
+        return b.bitcast(b.shl(b.add(n, self.i(self.fmt.bias)), self.i(self.fmt.mant)), self.ty)
 
     def reduce_exp(self, x: ir.Value) -> tuple[ir.Value, ir.Value, ir.Value]:
-        """(n as i32, r, Q(r)) with x = n ln2 + r, |r| <= ln2/2 (Cody-Waite, FMA), so that
-        expm1(r) = r + r^2 Q(r)."""
-        b = self.b
-        t = self.fma(x, self.f(LOG2E), self.f(SHIFTER))
-        nf = b.fsub(t, self.f(SHIFTER))
-        r = self.fma(nf, self.f(-LN2_HI), x)  # exact: |n| < 2^8 and LN2_HI has 16 bits
-        r = self.fma(nf, self.f(-LN2_LO), r)
-        n = b.sub(b.bitcast(t, I32), b.bitcast(self.f(SHIFTER), I32))
-        return n, r, self.horner(r, EXPM1_Q)
+        """(n as an integer, r, Q(r)) with x = n ln2 + r, |r| <= ln2/2 (Cody-Waite, FMA), so
+        that expm1(r) = r + r^2 Q(r)."""
+        b, fmt = self.b, self.fmt
+        t = self.fma(x, self.f(LOG2E), self.f(fmt.shifter))
+        nf = b.fsub(t, self.f(fmt.shifter))
+        r = self.fma(nf, self.f(-fmt.ln2_hi), x)  # exact, by the choice of ln2_hi
+        r = self.fma(nf, self.f(-fmt.ln2_lo), r)
+        n = b.sub(b.bitcast(t, self.ity), b.bitcast(self.f(fmt.shifter), self.ity))
+        return n, r, self.horner(r, fmt.expm1_q)
 
     def expm1_reduced(self, r: ir.Value, q: ir.Value) -> ir.Value:
         """expm1(r) = r + r^2 Q(r)."""
@@ -155,16 +195,16 @@ class _Emitter:
         """(k, m) with value(bits) = 2^k m and m in [sqrt(1/2), sqrt(2)), for a positive normal
         float's bits: subtracting the bits of sqrt(1/2) puts the mantissa boundary at sqrt(2)."""
         b = self.b
-        k = b.ashr(b.sub(bits, self.i(0x3F3504F3)), self.i(_MANT))
-        m = b.bitcast(b.sub(bits, b.shl(k, self.i(_MANT))), self.ty)
+        k = b.ashr(b.sub(bits, self.i(0x3F3504F3)), self.i(self.fmt.mant))
+        m = b.bitcast(b.sub(bits, b.shl(k, self.i(self.fmt.mant))), self.ty)
         return k, m
 
 
 def _exp(e: _Emitter, x: ir.Value) -> ir.Value:
     b = e.b
-    n, r, q = e.reduce_exp(e.clamp(x, EXP_LO, EXP_HI))
+    n, r, q = e.reduce_exp(e.clamp(x, e.fmt.exp_lo, e.fmt.exp_hi))
     p = e.expm1_reduced(r, q)
-    # 2^n = 2^n1 * 2^n2, both normal for n in [-150, 129]; exp(r) * 2^n1 stays normal, so the
+    # 2^n = 2^n1 * 2^n2, both normal for the n that occur; exp(r) * 2^n1 stays normal, so the
     # one rounding is at the last multiply, also for subnormal and overflowing results
     n1 = b.ashr(n, e.i(1))
     s1, s2 = e.pow2(n1), e.pow2(b.sub(n, n1))
@@ -173,13 +213,13 @@ def _exp(e: _Emitter, x: ir.Value) -> ir.Value:
 
 def _expm1(e: _Emitter, x: ir.Value) -> ir.Value:
     b = e.b
-    n, r, q = e.reduce_exp(e.clamp(x, EXPM1_LO, EXP_HI))
+    n, r, q = e.reduce_exp(e.clamp(x, EXPM1_LO, e.fmt.exp_hi))
     # expm1(x) = 2^n expm1(r) + (2^n - 1) = (2^n r + (2^n - 1)) + 2^n r^2 Q(r): the large part
     # (2^n r and 2^n - 1 are exact for |n| <= 24) is rounded once before the small one is
     # added, so the error of Q is not scaled up where 2^n - 1 cancels against 2^n expm1(r).
     # n = 128 uses 2^127 and doubles the result (the -1 is far below its rounding there).
-    big = b.icmp_signed(">", n, e.i(_BIAS))
-    s = e.pow2(b.select(big, e.i(_BIAS), n))
+    big = b.icmp_signed(">", n, e.i(e.fmt.bias))
+    s = e.pow2(b.select(big, e.i(e.fmt.bias), n))
     sr = b.fmul(s, r)
     y = e.fma(b.fmul(sr, r), q, b.fadd(sr, b.fsub(s, e.f(1.0))))
     y = b.select(big, b.fmul(y, e.f(2.0)), y)
@@ -189,9 +229,9 @@ def _expm1(e: _Emitter, x: ir.Value) -> ir.Value:
 def _log(e: _Emitter, x: ir.Value) -> ir.Value:
     b = e.b
     subnormal = b.fcmp_ordered("<", x, e.f(2.0**-126))
-    xs = b.select(subnormal, b.fmul(x, e.f(2.0**_MANT)), x)  # exact
+    xs = b.select(subnormal, b.fmul(x, e.f(2.0**23)), x)  # exact
     k, m = e.split_mantissa(b.bitcast(xs, I32))
-    k = b.select(subnormal, b.sub(k, e.i(_MANT)), k)
+    k = b.select(subnormal, b.sub(k, e.i(23)), k)
     y = e.log_reduced(k, b.fsub(m, e.f(1.0)), LOG_P)  # m - 1 is exact (Sterbenz)
     y = b.select(b.fcmp_ordered("==", x, e.f(math.inf)), x, y)
     y = b.select(b.fcmp_ordered("==", x, e.f(0.0)), e.f(-math.inf), y)
@@ -231,22 +271,32 @@ def _tanh(e: _Emitter, x: ir.Value) -> ir.Value:
     return e.intrinsic("copysign", y, x)  # odd; NaN stays NaN
 
 
-_KERNELS: dict[str, Callable[[_Emitter, ir.Value], ir.Value]] = {
-    "exp": _exp,
-    "expm1": _expm1,
-    "log": _log,
-    "log1p": _log1p,
-    "tanh": _tanh,
+# name -> (emitter, the float types it is written for)
+_KERNELS: dict[str, tuple[Callable[[_Emitter, ir.Value], ir.Value], tuple[ir.Type, ...]]] = {
+    "exp": (_exp, (F32, F64)),
+    "expm1": (_expm1, (F32,)),
+    "log": (_log, (F32,)),
+    "log1p": (_log1p, (F32,)),
+    "tanh": (_tanh, (F32,)),
 }
 NAMES = frozenset(_KERNELS)
 
 
+def supports(name: str, ty: ir.Type) -> bool:
+    """Whether `emit` computes libm function `name` on floats of LLVM type `ty`.
+
+    >>> supports("exp", ir.DoubleType()), supports("tanh", ir.DoubleType())
+    (True, False)
+    """
+    return name in _KERNELS and ty in _KERNELS[name][1]
+
+
 def emit(name: str, b: ir.IRBuilder, x: ir.Value) -> ir.Value:
-    """Emit float32 `name(x)` (one of `NAMES`) at `b` as inline IR; returns the result value.
+    """Emit `name(x)` at `b` as inline IR (where `supports(name, x.type)`); returns its value.
 
     >>> sorted(NAMES)
     ['exp', 'expm1', 'log', 'log1p', 'tanh']
     """
-    if x.type != F32:
-        raise TypeError(f"polymath.{name} is float32 only, got {x.type}")
-    return _KERNELS[name](_Emitter(b), x)
+    if not supports(name, x.type):
+        raise TypeError(f"polymath has no {name} for {x.type}")
+    return _KERNELS[name][0](_Emitter(b, _FORMATS[x.type]), x)

@@ -68,16 +68,16 @@ class Target:
 
 
 class HostTarget(Target):
-    """The CPU. float32 exp, expm1, log, log1p and tanh are inline IR (`polymath.py`), which the
-    loop vectorizer widens with the rest of the loop: faster than libmvec's calls in our fused
-    loops, within 1 ulp (benchmarks/RESULTS.md, tests/test_vecmath_accuracy.py). float64 and the
-    other functions call libm/libmvec through `Target`."""
+    """The CPU. float32 exp, expm1, log, log1p, tanh and float64 exp are inline IR
+    (`polymath.py`), which the loop vectorizer widens with the rest of the loop: faster than
+    libmvec's calls in our fused loops, within 1 ulp (benchmarks/RESULTS.md,
+    tests/test_vecmath_accuracy.py). The other functions call libm/libmvec through `Target`."""
 
-    INLINE = polymath.NAMES  # the libm names computed inline, for float32
+    INLINE = polymath.NAMES  # the libm names computed inline, for the types polymath supports
 
     def call(self, b: ir.IRBuilder, name: str, args: list[ir.Value], intrinsic: bool) -> ir.Value:
         """Inline IR for float32 functions in `INLINE`, else as `Target` does."""
-        if not intrinsic and name in self.INLINE and args[0].type == ir.FloatType():
+        if not intrinsic and name in self.INLINE and polymath.supports(name, args[0].type):
             return polymath.emit(name, b, args[0])
         return super().call(b, name, args, intrinsic)
 

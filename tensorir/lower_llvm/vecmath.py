@@ -7,9 +7,9 @@ SIMD loops. glibc ships vector versions of these functions (libmvec, the x86_64 
 same thing at each width, so a vectorized loop calls it instead of the scalar one. Only variants
 this machine's libmvec exports and its CPU can run are declared; without libmvec, loops call libm.
 
-float32 exp, expm1, log, log1p and tanh do not come here on the CPU: `scalar.HostTarget` emits
-them inline (`polymath.py`), which measured faster than these calls (benchmarks/RESULTS.md).
-float64 and the other functions (sin, cos, arctan, erf, pow, ...) still do.
+float32 exp, expm1, log, log1p, tanh and float64 exp do not come here on the CPU:
+`scalar.HostTarget` emits them inline (`polymath.py`), which measured faster than these calls
+(benchmarks/RESULTS.md). The other functions (sin, cos, arctan, erf, pow, float64 tanh, ...) do.
 """
 
 from __future__ import annotations
