@@ -6,6 +6,7 @@ a 7-element loop is split into many chunks: remainders and chunk boundaries get 
 sizes that run in microseconds. Two threads run on any machine, one core included.
 """
 
+import ctypes
 import os
 import subprocess
 import sys
@@ -20,6 +21,7 @@ from tensorir.ir import Builder, Function
 from tensorir.ir import types as T
 from tensorir.lower_llvm import parallel, parallel_runtime
 from tensorir.lower_llvm.codegen import lower_function
+from tensorir.lower_llvm.engine import _engine, _lock, optimize
 from tensorir.passes.manager import PassManager
 
 SIZES = [1, 7, 31, 33, 1023, 1025]
@@ -216,6 +218,69 @@ def test_forked_child_starts_its_own_workers(threads):
         os._exit(0 if ok else 1)
     _, status = os.waitpid(pid, 0)
     assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+
+
+_NESTED = r"""
+declare void @tensorir_parallel_for(ptr, ptr, i64, i64, i64, i64)
+
+define internal void @inc(ptr %a, i64 %lo, i64 %hi) {
+entry:
+  br label %head
+head:
+  %i = phi i64 [ %lo, %entry ], [ %next, %body ]
+  %more = icmp slt i64 %i, %hi
+  br i1 %more, label %body, label %done
+body:
+  %p = getelementptr i64, ptr %a, i64 %i
+  %v = load i64, ptr %p
+  %v1 = add i64 %v, 1
+  store i64 %v1, ptr %p
+  %next = add i64 %i, 1
+  br label %head
+done:
+  ret void
+}
+
+; each chunk of the outer loop runs a parallel loop over its own row of 64
+define internal void @rows(ptr %a, i64 %lo, i64 %hi) {
+entry:
+  br label %head
+head:
+  %r = phi i64 [ %lo, %entry ], [ %next, %body ]
+  %more = icmp slt i64 %r, %hi
+  br i1 %more, label %body, label %done
+body:
+  %off = mul i64 %r, 64
+  %row = getelementptr i64, ptr %a, i64 %off
+  call void @tensorir_parallel_for(ptr @inc, ptr %row, i64 64, i64 1, i64 1, i64 4)
+  %next = add i64 %r, 1
+  br label %head
+done:
+  ret void
+}
+
+define void @nested_loops(ptr %a, i64 %rows) {
+  call void @tensorir_parallel_for(ptr @rows, ptr %a, i64 %rows, i64 1, i64 1, i64 4)
+  ret void
+}
+"""
+
+
+def test_nested_parallel_loops_run_inline(threads):
+    """A loop started from inside a parallel loop finds the pool taken and runs in the thread
+    that started it: no deadlock, every element visited once."""
+    parallel_runtime.pool()
+    threads(2)
+    with _lock:
+        engine = _engine()
+        engine.add_module(optimize(_NESTED))
+        engine.finalize_object()
+        addr = engine.get_function_address("nested_loops")
+    nested = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_int64)(addr)
+    a = np.zeros((33, 64), np.int64)
+    for _ in range(10):
+        nested(a.ctypes.data, 33)
+    np.testing.assert_array_equal(a, 10)
 
 
 def test_thread_count_from_the_environment():
