@@ -75,7 +75,7 @@ def _static_points(sizes: list[ir.Value]) -> int | None:
     return None
 
 
-class _Region:
+class Region:
     """The outlined chunk function, and the context `GenericLowering` needs inside it (alloca,
     module, buffers, error reporting): the entry's values come in through `ctx`."""
 
@@ -131,7 +131,7 @@ class _Region:
         self.allocas.branch(self.fn.blocks[1])
 
 
-def _runtime_values(bufs: list[Buffer]) -> list[ir.Value]:
+def runtime_values(bufs: list[Buffer]) -> list[ir.Value]:
     """The values of `bufs` computed at run time in the entry, each once."""
     seen: dict[int, ir.Value] = {}
     for buf in bufs:
@@ -164,9 +164,9 @@ def try_lower(g: GenericLowering, fn, tag: str) -> bool:
     if d is None:
         return False
     op = g.op
-    bufs = _operand_buffers(g, fn)
-    captured = _runtime_values(list(bufs.values()))
-    region = _Region(fn, f"{fn.fn.name}.{tag}.par", captured)
+    bufs = operand_buffers(g, fn)
+    captured = runtime_values(list(bufs.values()))
+    region = Region(fn, f"{fn.fn.name}.{tag}.par", captured)
     local = {v: region.local(buf) for v, buf in bufs.items()}
     region.buffers = local
     n_in = g.n_in
@@ -190,7 +190,7 @@ def try_lower(g: GenericLowering, fn, tag: str) -> bool:
     # a chunk of the outermost loop reads one contiguous block: several per thread balance
     # the load; a chunk of an inner loop (a block of columns) strides, so one per thread
     per_thread = _CHUNKS_PER_THREAD if order[0] == d else 1
-    _dispatch(fn, region, captured, sizes[d], per_index, align, per_thread)
+    dispatch(fn, region, captured, sizes[d], per_index, align, per_thread)
     return True
 
 
@@ -198,26 +198,26 @@ def _static_extent(size: ir.Value) -> int:
     return size.constant if isinstance(size, ir.Constant) else 1 << 62
 
 
-def _operand_buffers(g: GenericLowering, fn) -> dict:
+def operand_buffers(g: GenericLowering, fn) -> dict:
     """The entry's buffers of every tensor the generic reads or writes (s.extract included)."""
     used = {v for inner in g.op.walk() for v in inner.operands if v in fn.buffers}
     return {v: fn.buffers[v] for v in used | set(g.op.results)}
 
 
-def _dispatch(fn, region: _Region, captured, n, per_index, align: int, per_thread: int) -> None:
+def dispatch(fn, region: Region, captured, n, per_index, align: int, per_thread: int) -> None:
     """In the entry: fill the context, run `region` over [0, n) on the pool, keep its error."""
     b = fn.b
     ctx = fn.alloca_builder.alloca(I64, size=ir.Constant(I64, len(captured) + 1))
-    b.store(ir.Constant(I64, 0), _Region.slot(b, ctx, 0))
+    b.store(ir.Constant(I64, 0), Region.slot(b, ctx, 0))
     for k, v in enumerate(captured):
-        b.store(b.ptrtoint(v, I64) if v.type == PTR else v, _Region.slot(b, ctx, k + 1))
+        b.store(b.ptrtoint(v, I64) if v.type == PTR else v, Region.slot(b, ctx, k + 1))
     zero = b.icmp_unsigned("==", per_index, ir.Constant(I64, 0))
     per_index = b.select(zero, ir.Constant(I64, 1), per_index)
     min_chunk = b.add(b.udiv(ir.Constant(I64, MIN_CHUNK_WORK), per_index), ir.Constant(I64, 1))
     run = declare(fn.module, SYMBOL, ir.VoidType(), [PTR, PTR, I64, I64, I64, I64])
     constants = [ir.Constant(I64, c) for c in (align, per_thread)]
     b.call(run, [region.fn, ctx, n, min_chunk, *constants])
-    code = b.trunc(b.load(_Region.slot(b, ctx, 0), typ=I64), I32)
+    code = b.trunc(b.load(Region.slot(b, ctx, 0), typ=I64), I32)
     old = b.load(fn.err)
     b.store(b.select(b.icmp_unsigned("==", old, ir.Constant(I32, 0)), code, old), fn.err)
 
@@ -279,9 +279,9 @@ def _lower_partial(g: GenericLowering, fn, tag: str, unit: int) -> bool:
             for o, t in zip(offsets, acc_types, strict=True)
         ]
 
-    bufs = _operand_buffers(g, fn)
-    captured = [*_runtime_values(list(bufs.values())), partials]
-    region = _Region(fn, f"{fn.fn.name}.{tag}.part", captured)
+    bufs = operand_buffers(g, fn)
+    captured = [*runtime_values(list(bufs.values())), partials]
+    region = Region(fn, f"{fn.fn.name}.{tag}.part", captured)
     region.buffers = {v: region.local(buf) for v, buf in bufs.items()}
     base = region.values[id(partials)]
     ins = [region.buffers[v] for v in op.operands[:n_in]]
@@ -301,7 +301,7 @@ def _lower_partial(g: GenericLowering, fn, tag: str, unit: int) -> bool:
     for size in sizes:
         per_part = fn.b.mul(per_part, size)
     per_part = fn.b.udiv(per_part, ir.Constant(I64, PARTS))
-    _dispatch(fn, region, captured, ir.Constant(I64, PARTS), per_part, 1, _CHUNKS_PER_THREAD)
+    dispatch(fn, region, captured, ir.Constant(I64, PARTS), per_part, 1, _CHUNKS_PER_THREAD)
     _combine(g, fn, combiners, partials, part_buffers, par, tag)
     return True
 

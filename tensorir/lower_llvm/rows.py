@@ -236,9 +236,9 @@ def lower_rows(lows: list[GenericLowering], fn, tag: str, threads: bool) -> None
         return
     bufs = {}
     for gl in lows:
-        bufs.update(parallel._operand_buffers(gl, fn))
-    captured = parallel._runtime_values(list(bufs.values()))
-    region = parallel._Region(fn, f"{fn.fn.name}.{tag}.rows", captured)
+        bufs.update(parallel.operand_buffers(gl, fn))
+    captured = parallel.runtime_values(list(bufs.values()))
+    region = parallel.Region(fn, f"{fn.fn.name}.{tag}.rows", captured)
     region.buffers = {v: region.local(buf) for v, buf in bufs.items()}
     local = region.buffers
     inner = [
@@ -253,4 +253,4 @@ def lower_rows(lows: list[GenericLowering], fn, tag: str, threads: bool) -> None
     ]
     emit_row_blocks(region.b, inner, region.lo, region.hi, tag, windowed)
     region.finish()
-    parallel._dispatch(fn, region, captured, ir.Constant(I64, n), ir.Constant(I64, per_index), 1, 1)
+    parallel.dispatch(fn, region, captured, ir.Constant(I64, n), ir.Constant(I64, per_index), 1, 1)
