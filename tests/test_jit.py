@@ -166,3 +166,47 @@ def test_gather_index_error_at_run_time():
     np.testing.assert_array_equal(f(x, np.array([4, -5, 0])), x[[4, -5, 0]])
     with pytest.raises(IndexError, match="test_jit.py"):
         f(x, np.array([5]))
+
+
+def test_out_writes_results_in_place():
+    """f(..., out=arrays) writes the results into the caller's arrays (no fresh allocation)."""
+    f = tensorir.jit(lambda a, b: (np.exp(a) * b, (a * b).sum(axis=1)))
+    rng = np.random.default_rng(0)
+    a, b = rng.standard_normal((2, 4, 5))
+    outs = (np.empty((4, 5)), np.empty(4))
+    got = f(a, b, out=outs)
+    assert got is outs
+    np.testing.assert_allclose(outs[0], np.exp(a) * b)
+    np.testing.assert_allclose(outs[1], (a * b).sum(axis=1))
+
+
+@pytest.mark.parametrize(
+    "out, error",
+    [
+        (np.empty(5, np.float32), "expected a C-contiguous numpy float64 array of shape"),
+        (np.empty(6)[::2][:3], "shape"),
+        (np.empty((10,))[::2], "non-contiguous"),
+        ((np.empty(5),), "structure of the result"),
+        ("x", "got str"),
+    ],
+)
+def test_out_mismatch_is_a_clear_error(out, error):
+    f = tensorir.jit(lambda a: a + 1.0)
+    with pytest.raises(TypeError, match=error):
+        f(np.ones(5), out=out)
+
+
+def test_out_may_not_alias_an_input_or_be_read_only():
+    f = tensorir.jit(lambda a: a[::-1] + 1.0)
+    x = np.arange(5.0)
+    with pytest.raises(ValueError, match="shares memory with an input"):
+        f(x, out=x)
+    ro = np.empty(5)
+    ro.flags.writeable = False
+    with pytest.raises(ValueError, match="read-only"):
+        f(x, out=ro)
+
+
+def test_functions_with_their_own_out_parameter_keep_it():
+    f = tensorir.jit(lambda a, out: a * out)
+    np.testing.assert_allclose(f(np.ones(3), out=np.full(3, 2.0)), 2.0)

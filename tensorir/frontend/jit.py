@@ -100,6 +100,29 @@ class Lowered:
     def memory_stats(self) -> dict:
         return self.executable.memory_stats()
 
+    def run_into(self, out, *arrays):
+        """Run, writing the results into `out` (arrays in the structure of the result) instead
+        of new arrays; returns `out`. Each must have the result's shape and dtype, be
+        C-contiguous and writeable, and share no memory with the inputs."""
+        leaves, tree = pytree.flatten(out)
+        if tree != self.out_tree:
+            raise TypeError(f"out= must have the structure of the result ({self.out_tree.kind})")
+        gpu = self.device == "cuda"
+        specs = (
+            [(t.shape, t.dtype.np) for t in self.executable.lowered.out_types]
+            if gpu
+            else [(tuple(s), np.dtype(d)) for s, d in self.executable.out_specs]
+        )
+        for i, (o, (shape, dtype)) in enumerate(zip(leaves, specs, strict=True)):
+            _check_out(o, i, tuple(shape), dtype, arrays, gpu)
+        if gpu:
+            self.executable(*arrays, outs=leaves)
+        else:
+            rc = self.executable.cfunc(*arrays, *leaves)
+            if rc:
+                self.executable.raise_error(rc)
+        return out
+
     def __post_init__(self):
         if self.device == "cuda":
             program, tree = self.executable, self.out_tree
@@ -158,6 +181,8 @@ class JitFunction:
             self._params = []
 
     def __call__(self, *args, **kwargs):
+        if "out" in kwargs and "out" not in self._params:
+            return self._call_into(kwargs.pop("out"), args, kwargs)
         if self._simple and not kwargs:
             # the hot path: a cache hit on positional arrays costs one key build and a lookup.
             # type(a) in the key keeps numpy scalars and ndarray subclasses off this path.
@@ -178,6 +203,14 @@ class JitFunction:
                 self._fast.clear()
             self._fast[tuple([(type(a), a.dtype, a.shape, a.strides) for a in args])] = entry
         return entry.run(*leaves)
+
+    def _call_into(self, out, args, kwargs):
+        """f(*args, out=out): the results written into `out` (see `Lowered.run_into`)."""
+        key, leaves = self._signature(args, kwargs)
+        entry = self._cache.get(key)
+        if entry is None:
+            entry = self._cache[key] = self._compile(args, kwargs, key)
+        return entry.run_into(out, *leaves)
 
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace and compile for these arguments (cached) and return every stage."""
@@ -286,16 +319,51 @@ def jit(
     GPU (numpy arguments are copied there) and returns cupy arrays; "cpu" never uses the GPU.
     `arch` is the GPU's compute capability (`sm_90`); by default the current device's.
 
+    Calls take `out=`: arrays (in the structure of the result) that receive the results
+    instead of new ones, which spares a large result its fresh pages on every call; a
+    function with a parameter named `out` gets it as usual.
+
     >>> import numpy as np, tensorir
     >>> @tensorir.jit
     ... def f(x):
     ...     return np.exp(x) * 2.0
     >>> f(np.zeros(2, np.float32))
     array([2., 2.], dtype=float32)
+    >>> buf = np.empty(2, np.float32)
+    >>> f(np.ones(2, np.float32), out=buf) is buf
+    True
     """
     if fn is None:
         return lambda f: JitFunction(f, static_argnums, static_argnames, pipeline, device, arch)
     return JitFunction(fn, static_argnums, static_argnames, pipeline, device, arch)
+
+
+def _check_out(o, i: int, shape: tuple, dtype, inputs, gpu: bool) -> None:
+    """Raise a clear error unless `o` can receive result `i`."""
+    want = f"a C-contiguous {'cupy' if gpu else 'numpy'} {dtype} array of shape {shape}"
+    array_type = np.ndarray
+    if gpu:
+        import cupy
+
+        array_type = cupy.ndarray
+    if not isinstance(o, array_type):
+        raise TypeError(f"out leaf {i}: expected {want}, got {type(o).__name__}")
+    if o.shape != shape or o.dtype != dtype or not o.flags.c_contiguous:
+        layout = "C-contiguous" if o.flags.c_contiguous else "non-contiguous"
+        raise TypeError(f"out leaf {i}: expected {want}, got {layout} {o.dtype} {o.shape}")
+    if not gpu and not o.flags.writeable:
+        raise ValueError(f"out leaf {i}: the array is read-only")
+    overlaps = np.may_share_memory if not gpu else _device_overlap
+    if any(overlaps(o, a) for a in inputs):
+        raise ValueError(f"out leaf {i} shares memory with an input; pass a separate array")
+
+
+def _device_overlap(a, b) -> bool:
+    """Whether device arrays `a` and `b` may share bytes (their extents intersect)."""
+    lo_a, lo_b = a.data.ptr, getattr(getattr(b, "data", None), "ptr", None)
+    if lo_b is None:
+        return False
+    return lo_a < lo_b + b.nbytes and lo_b < lo_a + a.nbytes
 
 
 def _fast_path_array(a) -> bool:

@@ -130,9 +130,10 @@ class GpuProgram:
             self._modules[dev] = launches
         return launches
 
-    def __call__(self, *arrays):
+    def __call__(self, *arrays, outs: list | None = None):
         """Run on device arrays (cupy, `__cuda_array_interface__` or CUDA DLPack; numpy arrays
-        are copied to the device) on the current stream; returns a list of new cupy arrays."""
+        are copied to the device) on the current stream; returns a list of new cupy arrays, or
+        `outs` (C-contiguous cupy arrays of the result types) written in place."""
         import cupy
 
         lw = self.lowered
@@ -144,7 +145,8 @@ class GpuProgram:
             if a.shape != t.shape or a.dtype != t.dtype.np:
                 raise TypeError(f"argument {i}: expected {t}, got {a.dtype}{list(a.shape)}")
             ins.append(a if a.flags.c_contiguous else cupy.ascontiguousarray(a))
-        outs = [cupy.empty(t.shape, t.dtype.np) for t in lw.out_types]
+        if outs is None:
+            outs = [cupy.empty(t.shape, t.dtype.np) for t in lw.out_types]
         workspace = cupy.empty(max(lw.workspace_bytes, 1), np.uint8)
         err = cupy.zeros(1, np.int32) if lw.errors else workspace
         args = (*ins, *outs, workspace, err)

@@ -93,3 +93,15 @@ def test_jit_gpu_takes_dlpack_without_copies() -> None:
 def rng_arrays(*shapes):
     rng = np.random.default_rng(3)
     return [rng.standard_normal(s).astype(np.float32) for s in shapes]
+
+
+def test_jit_gpu_writes_into_out() -> None:
+    import cupy
+
+    f = tensorir.jit(lambda a: np.tanh(a) * 2.0)
+    (x,) = rng_arrays((1000,))
+    out = cupy.empty(1000, np.float32)
+    assert f(cupy.asarray(x), out=out) is out
+    np.testing.assert_allclose(cupy.asnumpy(out), np.tanh(x) * 2.0, rtol=1e-6)
+    with pytest.raises(TypeError, match="cupy float32 array"):
+        f(cupy.asarray(x), out=np.empty(1000, np.float32))
