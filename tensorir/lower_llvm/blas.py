@@ -100,12 +100,12 @@ def _bare_dims(m: A.AffineMap) -> list[int] | None:
     return dims if len(dims) == len(m.results) and len(set(dims)) == len(dims) else None
 
 
-def _expr_dims(e: A.Expr) -> set[int]:
+def expr_dims(e: A.Expr) -> set[int]:
     """The loop dims an affine expression reads."""
     if isinstance(e, A.Dim):
         return {e.pos}
     if isinstance(e, A.Bin):
-        return _expr_dims(e.lhs) | _expr_dims(e.rhs)
+        return expr_dims(e.lhs) | expr_dims(e.rhs)
     return set()
 
 
@@ -133,7 +133,7 @@ def cone(op: Operation, v: Value) -> tuple[list[Operation], set[int]] | None:
         if arg in needed:
             if k >= n_in:
                 return None
-            dims |= set().union(*map(_expr_dims, maps[k].results))
+            dims |= set().union(*map(expr_dims, maps[k].results))
     return ops[::-1], dims
 
 

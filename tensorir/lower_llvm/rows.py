@@ -31,7 +31,7 @@ from ..ir import affine as A
 from ..ir.core import Operation, OpResult
 from ..ir.ops_tensor import is_pointwise, loop_bounds
 from . import parallel
-from .blas import match
+from .blas import expr_dims, match
 from .buffers import Buffer
 from .loops import GenericLowering, emit_loop
 from .scalar import I8, I64
@@ -66,15 +66,7 @@ def _is_row_map(m: A.AffineMap, rows: int) -> bool:
     head = [A.Dim(d) for d in range(rows)]
     if list(m.results[:rows]) != head:
         return False
-    return all(not (_dims(e) & set(range(rows))) for e in m.results[rows:])
-
-
-def _dims(e: A.Expr) -> set[int]:
-    if isinstance(e, A.Dim):
-        return {e.pos}
-    if isinstance(e, A.Bin):
-        return _dims(e.lhs) | _dims(e.rhs)
-    return set()
+    return all(not (expr_dims(e) & set(range(rows))) for e in m.results[rows:])
 
 
 def _reduction_rows(op: Operation) -> int | None:

@@ -30,7 +30,7 @@ from ..lower_llvm.buffers import emit_affine
 from ..lower_llvm.loops import GenericLowering, emit_loop
 from ..lower_llvm.rows import extents, folds_through_combiners, member_kind, sizes_of
 from ..lower_llvm.scalar import EMIT, I32, I64, Ctx, declare, ll_type
-from .common import BUTTERFLY, WARP, emit_point, identity, shuffle
+from .common import BUTTERFLY, WARP, emit_point, identity, shuffle, unflatten
 
 MAX_THREADS = 256  # threads of a row kernel's block
 SLICES = 8  # threads sharing one output point's reduction in a column kernel
@@ -261,17 +261,6 @@ class RowKernel(BlockKernel):
 
 def _c(i: int | ir.Value) -> ir.Value:
     return ir.Constant(I64, i) if isinstance(i, int) else i
-
-
-def unflatten(b: ir.IRBuilder, lin: ir.Value, sizes: list[int]) -> list[ir.Value]:
-    """The indices of flat index `lin` in a row-major domain of `sizes`."""
-    idx: list[ir.Value] = [None] * len(sizes)
-    rest = lin
-    for d in reversed(range(len(sizes))):
-        n = ir.Constant(I64, sizes[d])
-        idx[d] = b.urem(rest, n) if d > 0 else rest
-        rest = b.udiv(rest, n)
-    return idx
 
 
 class ColumnKernel(BlockKernel):

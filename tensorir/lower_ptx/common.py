@@ -10,7 +10,7 @@ from llvmlite import ir
 
 from ..ir.core import Operation
 from ..lower_llvm.loops import GenericLowering
-from ..lower_llvm.scalar import I32, declare
+from ..lower_llvm.scalar import I32, I64, declare
 
 WARP = 32
 BUTTERFLY = (16, 8, 4, 2, 1)  # lane distances of the shuffle steps of a warp reduction
@@ -75,3 +75,14 @@ def shuffle(b: ir.IRBuilder, module: ir.Module, v: ir.Value, off: int) -> ir.Val
     else:
         y = move(x)
     return y if isinstance(v.type, ir.IntType) else b.bitcast(y, v.type)
+
+
+def unflatten(b: ir.IRBuilder, lin: ir.Value, sizes: list[int]) -> list[ir.Value]:
+    """The indices of flat index `lin` in a row-major domain of `sizes`."""
+    idx: list[ir.Value] = [None] * len(sizes)
+    rest = lin
+    for d in reversed(range(len(sizes))):
+        n = ir.Constant(I64, sizes[d])
+        idx[d] = b.urem(rest, n) if d > 0 else rest
+        rest = b.udiv(rest, n)
+    return idx

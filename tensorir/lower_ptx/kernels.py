@@ -32,7 +32,7 @@ from ..lower_llvm.memplan import MemoryPlan, plan
 from ..lower_llvm.rows import row_groups
 from ..lower_llvm.scalar import EMIT, I8, I32, I64, Ctx, declare, ll_type
 from .blocks import ColumnKernel, RowKernel, column_reduction
-from .common import BUTTERFLY, WARP, emit_point, identity, shuffle
+from .common import BUTTERFLY, WARP, emit_point, identity, shuffle, unflatten
 from .matmul import MatmulKernel
 from .split import SplitReduction, split_parts
 from .target import PTX_TRIPLE
@@ -217,13 +217,7 @@ class _KernelLowering:
         step = b.udiv(b.mul(nctaid, ntid), width)
 
         def point(lin: ir.Value) -> None:
-            idx: list[ir.Value] = [None] * len(sizes)
-            rest = lin
-            for d in reversed(range(len(sizes))):
-                n = ir.Constant(I64, sizes[d])
-                idx[d] = b.urem(rest, n) if d > 0 else rest
-                rest = b.udiv(rest, n)
-            body(idx)
+            body(unflatten(b, lin, sizes))
 
         emit_loop(b, ir.Constant(I64, math.prod(sizes)), point, "grid", start, step)
 

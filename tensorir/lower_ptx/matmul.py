@@ -27,7 +27,8 @@ from ..lower_llvm.buffers import emit_affine
 from ..lower_llvm.loops import emit_loop
 from ..lower_llvm.rows import sizes_of
 from ..lower_llvm.scalar import EMIT, I64, Ctx, ll_type
-from .blocks import BlockKernel, unflatten
+from .blocks import BlockKernel
+from .common import unflatten
 
 BM = BN = 128  # output tile of a block
 BK = 8  # reduction slice per shared-memory tile

@@ -20,8 +20,8 @@ from ..lower_llvm.buffers import Buffer, contiguous, emit_affine
 from ..lower_llvm.loops import emit_loop
 from ..lower_llvm.rows import extents, folds_through_combiners, sizes_of
 from ..lower_llvm.scalar import EMIT, I8, I64, Ctx, ll_type
-from .blocks import BlockKernel, unflatten
-from .common import emit_point, identity
+from .blocks import BlockKernel
+from .common import emit_point, identity, unflatten
 
 THREADS = 256
 TARGET_BLOCKS = 1024  # (point, chunk) blocks: several waves over the largest GPUs
