@@ -210,3 +210,49 @@ def test_out_may_not_alias_an_input_or_be_read_only():
 def test_functions_with_their_own_out_parameter_keep_it():
     f = tensorir.jit(lambda a, out: a * out)
     np.testing.assert_allclose(f(np.ones(3), out=np.full(3, 2.0)), 2.0)
+
+
+def test_donated_argument_is_updated_in_place():
+    step = tensorir.jit(lambda w, g: w - 0.1 * g, donate_argnums=0)
+    w, g = np.linspace(0, 1, 1001), np.linspace(1, 2, 1001)
+    want = w - 0.1 * g
+    assert step(w, g) is w  # the result overwrote the donated array
+    np.testing.assert_array_equal(w, want)
+    params = {"a": np.ones((3, 4)), "b": np.ones(4)}
+    update = tensorir.jit(lambda p, g: {k: p[k] - 0.5 * g[k] for k in p}, donate_argnums=0)
+    new = update(params, {"a": np.ones((3, 4)), "b": np.ones(4)})
+    assert new["a"] is params["a"] and new["b"] is params["b"]
+    np.testing.assert_array_equal(new["b"], 0.5)
+
+
+DONATION_PROGRAMS = [
+    lambda w, g: w[::-1] + g,  # reads other elements than it writes
+    lambda w, g: (w * 2.0, w.sum() + g),  # another loop reads w
+    lambda w, g: w.T.T * g + w.sum(),  # a reduction of w feeds every element
+    lambda w, g: np.exp(w - w.max()) / g,  # a max, then a loop over w
+    lambda w, g: (w + g, w),  # w is also returned
+    lambda w, g: w * g,  # in place
+]
+
+
+@pytest.mark.parametrize("k", range(len(DONATION_PROGRAMS)))
+def test_donation_never_changes_a_result(k):
+    """Whatever the program, donating gives numpy's results: where writing in place would be
+    wrong, the result gets its own array."""
+    fn = DONATION_PROGRAMS[k]
+    rng = np.random.default_rng(k)
+    w, g = rng.standard_normal(64), rng.standard_normal(64) + 3.0
+    want = fn(w.copy(), g)
+    got = tensorir.jit(fn, donate_argnums=0)(w.copy(), g)
+    want, got = (want, got) if isinstance(want, tuple) else ((want,), (got,))
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12)
+
+
+def test_donated_input_aliasing_another_falls_back():
+    f = tensorir.jit(lambda w, g: w + g, donate_argnums=0)
+    w = np.ones(8)
+    out = f(w, w)
+    assert out is not w
+    np.testing.assert_array_equal(out, 2.0)
+    np.testing.assert_array_equal(w, 1.0)

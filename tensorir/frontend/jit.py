@@ -19,7 +19,7 @@ import functools
 import inspect
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -27,6 +27,7 @@ from ..ir import types as T
 from ..ir.core import Module
 from ..ir.parser import parse_module
 from ..ir.printer import print_module
+from ..lower_llvm.donation import donations
 from ..lower_llvm.engine import DEFAULT_PIPELINE, Executable, compile_function
 from ..lower_ptx.runtime import as_device_array, is_device_array
 from ..passes.manager import PassManager, stage_names
@@ -55,6 +56,7 @@ class Lowered:
     out_tree: pytree.TreeDef
     pipeline: str
     device: str = "cpu"
+    donation: dict = field(default_factory=dict)  # result index -> donated input it overwrites
 
     def stages(self) -> list[str]:
         passes = stage_names(self.pipeline)
@@ -130,6 +132,8 @@ class Lowered:
                 self.run = lambda *arrays: program(*arrays)[0]
             else:
                 self.run = lambda *arrays: pytree.unflatten(tree, program(*arrays))
+        elif self.donation:
+            self.run = _donating_runner(self.executable, self.out_tree, self.donation)
         else:
             self.run = _runner(self.executable, self.out_tree)
 
@@ -151,6 +155,33 @@ def _runner(exe: Executable, out_tree: pytree.TreeDef) -> Callable:
     return run
 
 
+def _donating_runner(exe: Executable, out_tree: pytree.TreeDef, donation: dict) -> Callable:
+    """`run(*arrays)` writing result k into input `donation[k]` whenever that array can take
+    it (a writeable, C-contiguous numpy array sharing no memory with the other inputs); else
+    into a new array, so donating never changes a result."""
+
+    def run(*arrays):
+        outs = []
+        for k, (shape, dtype) in enumerate(exe.out_specs):
+            j = donation.get(k)
+            a = arrays[j] if j is not None else None
+            if a is None or not _can_receive(a, j, arrays):
+                a = np.empty(shape, dtype)
+            outs.append(a)
+        rc = exe.cfunc(*arrays, *outs)
+        if rc:
+            exe.raise_error(rc)
+        return outs[0] if out_tree.kind == "leaf" else pytree.unflatten(out_tree, outs)
+
+    return run
+
+
+def _can_receive(a, j: int, arrays) -> bool:
+    if type(a) is not np.ndarray or not (a.flags.writeable and a.flags.c_contiguous):
+        return False
+    return not any(np.may_share_memory(a, b) for i, b in enumerate(arrays) if i != j)
+
+
 class JitFunction:
     """A function compiled per argument signature; see `jit`."""
 
@@ -162,6 +193,7 @@ class JitFunction:
         pipeline: str | None = None,
         device: str | None = None,
         arch: str | None = None,
+        donate_argnums=(),
     ):
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"tensorir.jit: device must be 'cpu' or 'cuda', got {device!r}")
@@ -169,6 +201,7 @@ class JitFunction:
         self._fn = fn
         self._pipeline = pipeline
         self._device, self._arch = device, arch
+        self._donate = frozenset(_as_tuple(donate_argnums))
         self._dumps = 0
         self._static_argnums = tuple(sorted(_as_tuple(static_argnums)))
         self._static_argnames = frozenset(_as_tuple(static_argnames))
@@ -261,6 +294,18 @@ class JitFunction:
             a = a.astype(a.dtype.newbyteorder("="))
         return a, (a.dtype, a.shape, a.flags.c_contiguous)
 
+    def _donated_leaves(self, args, static) -> set[int]:
+        """Array leaves of the positional arguments in `donate_argnums` (all of a pytree's)."""
+        donated, first = set(), 0
+        for i, a in enumerate(args):
+            if i in static:
+                continue
+            n = len(pytree.flatten(a)[0])
+            if i in self._donate:
+                donated.update(range(first, first + n))
+            first += n
+        return donated
+
     def _check_dtype(self, dtype, i: int) -> None:
         try:
             T.DType.from_numpy(dtype)
@@ -279,6 +324,7 @@ class JitFunction:
         traced = trace(self._fn, args, kwargs, self._static_argnums, self._static_argnames)
         f = traced.function
         text = print_module(Module([f]))
+        donation: dict = {}
         if on_gpu:
             from ..lower_ptx import DEFAULT_ARCH, GPU_PIPELINE, compile_ptx, device_arch
 
@@ -289,9 +335,12 @@ class JitFunction:
             contiguous = [k[2] if len(k) == 3 else True for k in key[2:]]
             pipeline = self._pipeline or DEFAULT_PIPELINE
             exe = compile_function(f, contiguous, pipeline=pipeline)
+            if self._donate:
+                leaves = self._donated_leaves(args, set(traced.static_argnums))
+                donation = donations(exe.generic_function, exe.lowered.plan, leaves, contiguous)
         generic = print_module(Module([exe.generic_function]))
         device = "cuda" if on_gpu else "cpu"
-        lowered = Lowered(text, generic, exe, traced.out_tree, pipeline, device)
+        lowered = Lowered(text, generic, exe, traced.out_tree, pipeline, device, donation)
         dump_root = os.environ.get("TENSORIR_DUMP")
         if dump_root:
             self._dumps += 1
@@ -307,6 +356,7 @@ def jit(
     pipeline: str | None = None,
     device: str | None = None,
     arch: str | None = None,
+    donate_argnums=(),
 ):
     """Compile `fn` (numpy code); usable as `@jit` or `@jit(static_argnums=...)`.
 
@@ -321,7 +371,10 @@ def jit(
 
     Calls take `out=`: arrays (in the structure of the result) that receive the results
     instead of new ones, which spares a large result its fresh pages on every call; a
-    function with a parameter named `out` gets it as usual.
+    function with a parameter named `out` gets it as usual. `donate_argnums` (as in JAX) lets
+    results overwrite those arguments' arrays on the CPU where that is safe (an update
+    `w - lr * g` in place; see `lower_llvm/donation.py`): the caller must not use them after
+    the call.
 
     >>> import numpy as np, tensorir
     >>> @tensorir.jit
@@ -333,9 +386,10 @@ def jit(
     >>> f(np.ones(2, np.float32), out=buf) is buf
     True
     """
+    options = (static_argnums, static_argnames, pipeline, device, arch, donate_argnums)
     if fn is None:
-        return lambda f: JitFunction(f, static_argnums, static_argnames, pipeline, device, arch)
-    return JitFunction(fn, static_argnums, static_argnames, pipeline, device, arch)
+        return lambda f: JitFunction(f, *options)
+    return JitFunction(fn, *options)
 
 
 def _check_out(o, i: int, shape: tuple, dtype, inputs, gpu: bool) -> None:
