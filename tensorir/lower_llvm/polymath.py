@@ -14,7 +14,7 @@ Each function is the textbook construction, for float32 (exp also for float64):
   rounded once, at the last multiply).
 - log, log1p: `x = 2^k m`, m in [sqrt(1/2), sqrt(2)), from the exponent bits (subnormals are
   scaled by 2^23 first); `log x = k ln2 + log1p(m - 1)`, `log1p(f) = f + f^2 P(f)`. log1p adds
-  the rounding error of `1 + x`, recovered exactly by Fast2Sum, to `f` (scaled by 2^-k).
+  the rounding error of `1 + x`, recovered exactly by 2Sum, to `f` (scaled by 2^-k).
 - tanh: odd polynomial `x + x^3 T(x^2)` for |x| < 0.625, else `1 - 2 / (exp(2|x|) + 1)`, with
   the sign copied back; |x| is clamped to 9.1, beyond which float32's tanh rounds to 1.
 
@@ -242,9 +242,9 @@ def _log1p(e: _Emitter, x: ir.Value) -> ir.Value:
     b = e.b
     one = e.f(1.0)
     u = b.fadd(x, one)
-    # Fast2Sum: the exact rounding error c of u = 1 + x (the larger operand first)
-    small = b.fcmp_ordered("<=", e.intrinsic("fabs", x), one)
-    c = b.select(small, b.fsub(x, b.fsub(u, one)), b.fsub(one, b.fsub(u, x)))
+    # 2Sum (Knuth): the exact rounding error c of u = x + 1, whichever operand is larger
+    one_part = b.fsub(u, x)
+    c = b.fadd(b.fsub(x, b.fsub(u, one_part)), b.fsub(one, one_part))
     k, m = e.split_mantissa(b.bitcast(u, I32))  # u >= 2^-24 is normal wherever x > -1
     # log1p(x) = k ln2 + log1p(m - 1 + c 2^-k); past k = 126, c 2^-k is negligible against k ln2
     scale = e.pow2(b.sub(e.i(0), b.select(b.icmp_signed(">", k, e.i(126)), e.i(126), k)))
