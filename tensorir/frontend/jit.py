@@ -227,10 +227,7 @@ class JitFunction:
                 return entry.run(*args)
         if current() is not None:  # called while tracing (inside grad or another jit): inline
             return self._fn(*args, **kwargs)
-        key, leaves = self._signature(args, kwargs)
-        entry = self._cache.get(key)
-        if entry is None:
-            entry = self._cache[key] = self._compile(args, kwargs, key)
+        entry, leaves = self._entry(args, kwargs)
         if self._simple and not kwargs and all(_fast_path_array(a) for a in args):
             if len(self._fast) > 256:  # many distinct strides: start over rather than grow
                 self._fast.clear()
@@ -239,19 +236,20 @@ class JitFunction:
 
     def _call_into(self, out, args, kwargs):
         """f(*args, out=out): the results written into `out` (see `Lowered.run_into`)."""
-        key, leaves = self._signature(args, kwargs)
-        entry = self._cache.get(key)
-        if entry is None:
-            entry = self._cache[key] = self._compile(args, kwargs, key)
+        entry, leaves = self._entry(args, kwargs)
         return entry.run_into(out, *leaves)
 
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace and compile for these arguments (cached) and return every stage."""
-        key, _ = self._signature(args, kwargs)
+        return self._entry(args, kwargs)[0]
+
+    def _entry(self, args, kwargs) -> tuple[Lowered, list]:
+        """The compiled specialization for this call (compiled on a miss) and its array leaves."""
+        key, leaves = self._signature(args, kwargs)
         entry = self._cache.get(key)
         if entry is None:
             entry = self._cache[key] = self._compile(args, kwargs, key)
-        return entry
+        return entry, leaves
 
     def _signature(self, args, kwargs):
         names = self._static_argnames
