@@ -57,6 +57,18 @@ def _host_engine() -> llvm.ExecutionEngine:
     return llvm.create_mcjit_compiler(llvm.parse_assembly(""), host_target_machine())
 
 
+def _cupy():
+    """cupy, or a clear error saying what running on a GPU needs."""
+    try:
+        import cupy
+    except ImportError:
+        raise RuntimeError(
+            "running on the GPU needs cupy and an NVIDIA GPU (pip install 'tensorir[cuda]'); "
+            "compiling and f.lower(...).as_text('ptx') work without them"
+        ) from None
+    return cupy
+
+
 def device_arch() -> str | None:
     """`sm_XY` of the current CUDA device, or None without cupy or a device."""
     try:
@@ -115,7 +127,7 @@ class GpuProgram:
 
     def _device_launches(self) -> list:
         """(kernel function, grid, block) of every launch, the module loaded once per device."""
-        import cupy
+        cupy = _cupy()
 
         dev = cupy.cuda.Device().id
         launches = self._modules.get(dev)
@@ -134,7 +146,7 @@ class GpuProgram:
         """Run on device arrays (cupy, `__cuda_array_interface__` or CUDA DLPack; numpy arrays
         are copied to the device) on the current stream; returns a list of new cupy arrays, or
         `outs` (C-contiguous cupy arrays of the result types) written in place."""
-        import cupy
+        cupy = _cupy()
 
         lw = self.lowered
         if len(arrays) != len(lw.in_types):
@@ -176,7 +188,7 @@ def is_device_array(x) -> bool:
 def as_device_array(x):
     """`x` as a cupy array without a copy when it already lives on the device (cupy, CUDA array
     interface, DLPack); numpy arrays and scalars are copied to the device."""
-    import cupy
+    cupy = _cupy()
 
     if isinstance(x, cupy.ndarray):
         return x

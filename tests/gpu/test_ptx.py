@@ -6,6 +6,7 @@ from __future__ import annotations
 import shutil
 import subprocess
 import sys
+from importlib.util import find_spec
 
 import numpy as np
 import pytest
@@ -136,3 +137,12 @@ def test_jit_rejects_an_unknown_device() -> None:
 
     with pytest.raises(ValueError, match="device must be 'cpu' or 'cuda'"):
         tensorir.jit(lambda a: a, device="tpu")
+
+
+@pytest.mark.skipif(find_spec("cupy") is not None, reason="checks a machine without cupy")
+def test_running_without_cupy_is_a_clear_error() -> None:
+    import tensorir
+
+    f = tensorir.jit(lambda a: a * 2.0, device="cuda")
+    with pytest.raises(RuntimeError, match=r"needs cupy and an NVIDIA GPU"):
+        f(np.ones(3))
