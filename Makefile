@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint size clean
+.PHONY: demo test bench plots lint size clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,10 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/kernels.py
+
+plots: $(STAMP)
+	$(PY) -m pip install -q -e ".[plots]"
+	$(PY) benchmarks/plots.py
 
 lint: $(STAMP)
 	$(PY) -m ruff check tensorir tests benchmarks examples
