@@ -4,8 +4,12 @@ equal numpy; the memory plan keeps what a group touches live across all of it.""
 
 from __future__ import annotations
 
+from unittest import mock
+
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from programs import layernorm, softmax
 
 import tensorir
@@ -97,3 +101,45 @@ def test_group_keeps_its_buffers_live():
         for d in inter[i + 1 :]:
             assert not p.overlaps(c, d)
     np.testing.assert_allclose(tensorir.jit(f)(x), f(x), rtol=2e-5, atol=2e-6)
+
+
+ROW_PROGRAMS = [
+    softmax,
+    log_softmax_3d,
+    row_norm,
+    lambda x: (x - x.mean(axis=-1, keepdims=True)) / np.sqrt(x.var(axis=-1, keepdims=True) + 1.0),
+    lambda x: x * np.abs(x).sum(axis=-1, keepdims=True) - x.min(axis=-1, keepdims=True),
+    lambda x: softmax(softmax(x) * 3.0),  # two groups in a row
+    lambda x: (softmax(x), x.max(axis=-1)),  # a member's result is also returned
+]
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    k=st.integers(0, len(ROW_PROGRAMS) - 1),
+    rows_=st.integers(1, 40),
+    cols=st.integers(1, 300),
+    block=st.integers(1, 5),
+    threads=st.sampled_from([1, 2]),
+    seed=st.integers(0, 2**16),
+)
+def test_random_row_programs(k, rows_, cols, block, threads, seed):
+    """Row-wise programs over random shapes, with blocks of 1-5 rows, serial or split over
+    2 threads in chunks of any size, equal numpy."""
+    fn = ROW_PROGRAMS[k]
+    x = np.random.default_rng(seed).standard_normal((rows_, cols)).astype(np.float32)
+    old = tensorir.get_num_threads()
+    try:
+        tensorir.set_num_threads(threads)
+        with (
+            mock.patch.object(rows, "_rows_per_block", lambda lows: block),
+            mock.patch.object(parallel, "MIN_WORK", 0),
+            mock.patch.object(parallel, "MIN_CHUNK_WORK", 1),
+        ):
+            got = tensorir.jit(fn)(x)
+    finally:
+        tensorir.set_num_threads(old)
+    want = fn(x)
+    got, want = (got, want) if isinstance(want, tuple) else ((got,), (want,))
+    for g, w in zip(got, want, strict=True):
+        np.testing.assert_allclose(g, w, rtol=1e-4, atol=1e-5)

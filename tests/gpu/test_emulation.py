@@ -7,7 +7,9 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from gpu_programs import PROGRAMS, Program, check
+from gpu_programs import PROGRAMS, Program, check, softmax
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from tensorir.frontend.trace import trace
 from tensorir.ir import affine as A
@@ -69,3 +71,23 @@ def test_double_write_is_caught() -> None:
     em = Emulator(lower_kernels(g, host=True, name="tensorir_test_race"))
     with pytest.raises(IndexError, match="two threads wrote one element of output 0"):
         em(x)
+
+
+def centred_by_peak(a):
+    return (a - a.mean(axis=1, keepdims=True)) / (np.abs(a).max(axis=1, keepdims=True) + 1.0)
+
+
+@settings(max_examples=12, deadline=None)
+@given(
+    rows=st.integers(1, 20),
+    cols=st.integers(1, 700),
+    config=st.sampled_from(sorted(CONFIGS)),
+    seed=st.integers(0, 2**16),
+)
+def test_random_row_kernels(rows, cols, config, seed):
+    """Softmax and layernorm-like row kernels over random shapes (rows shorter and longer than
+    a block, partial warps), emulated with the GPU's launch and with a tiny grid."""
+    x = np.random.default_rng(seed).standard_normal((rows, cols)).astype(np.float32)
+    for fn in (softmax, centred_by_peak):
+        (got,) = emulate(trace(fn, (x,)).function, **CONFIGS[config])(x)
+        np.testing.assert_allclose(got, fn(x), rtol=1e-4, atol=1e-5)
