@@ -256,3 +256,19 @@ def test_donated_input_aliasing_another_falls_back():
     assert out is not w
     np.testing.assert_array_equal(out, 2.0)
     np.testing.assert_array_equal(w, 1.0)
+
+
+def test_large_results_on_huge_pages_behave_as_arrays():
+    """Results over HUGE_RESULT_BYTES come from their own mapping: equal, writeable, freed with
+    the array, and several at once from one call."""
+    from tensorir.lower_llvm.engine import HUGE_RESULT_BYTES
+
+    n = HUGE_RESULT_BYTES // 8 + 3
+    x = np.random.default_rng(0).standard_normal(n)
+    one = tensorir.jit(lambda a: a * 2.0)(x)
+    np.testing.assert_array_equal(one, x * 2.0)
+    one[0] = 5.0
+    a, b = tensorir.jit(lambda a: (a + 1.0, np.sqrt(np.abs(a))))(x)
+    np.testing.assert_array_equal(a, x + 1.0)
+    np.testing.assert_array_equal(b, np.sqrt(np.abs(x)))
+    assert a.flags.writeable and b.flags.c_contiguous

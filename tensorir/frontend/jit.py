@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import functools
 import inspect
+import math
 import os
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -28,7 +29,13 @@ from ..ir.core import Module
 from ..ir.parser import parse_module
 from ..ir.printer import print_module
 from ..lower_llvm.donation import donations
-from ..lower_llvm.engine import DEFAULT_PIPELINE, Executable, compile_function
+from ..lower_llvm.engine import (
+    DEFAULT_PIPELINE,
+    HUGE_RESULT_BYTES,
+    Executable,
+    compile_function,
+    new_result,
+)
 from ..lower_ptx.runtime import as_device_array, is_device_array
 from ..passes.manager import PassManager, stage_names
 from . import pytree
@@ -143,7 +150,9 @@ def _runner(exe: Executable, out_tree: pytree.TreeDef) -> Callable:
     but the allocation and the native call, since this is the whole cost of a cached call."""
     if out_tree.kind != "leaf":
         return lambda *arrays: pytree.unflatten(out_tree, exe.call_unchecked(*arrays))
-    cfunc, (shape, dtype), empty = exe.cfunc, exe.out_specs[0], np.empty
+    cfunc, (shape, dtype) = exe.cfunc, exe.out_specs[0]
+    small = math.prod(shape) * np.dtype(dtype).itemsize < HUGE_RESULT_BYTES
+    empty = np.empty if small else new_result
 
     def run(*arrays):
         out = empty(shape, dtype)
@@ -166,7 +175,7 @@ def _donating_runner(exe: Executable, out_tree: pytree.TreeDef, donation: dict) 
             j = donation.get(k)
             a = arrays[j] if j is not None else None
             if a is None or not _can_receive(a, j, arrays):
-                a = np.empty(shape, dtype)
+                a = new_result(shape, dtype)
             outs.append(a)
         rc = exe.cfunc(*arrays, *outs)
         if rc:
