@@ -125,6 +125,19 @@ def expr_str(e: Expr, prec: int = 0) -> str:
     return f"({text})" if p < prec else text
 
 
+def expr_dims(e: Expr) -> set[int]:
+    """The loop dims an affine expression reads.
+
+    >>> sorted(expr_dims(add(mul(Dim(2), 4), Dim(0))))
+    [0, 2]
+    """
+    if isinstance(e, Dim):
+        return {e.pos}
+    if isinstance(e, Bin):
+        return expr_dims(e.lhs) | expr_dims(e.rhs)
+    return set()
+
+
 def eval_expr(e: Expr, dims) -> int:
     """The value of `e` at integer loop indices `dims`."""
     if isinstance(e, Dim):

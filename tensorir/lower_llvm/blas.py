@@ -100,15 +100,6 @@ def _bare_dims(m: A.AffineMap) -> list[int] | None:
     return dims if len(dims) == len(m.results) and len(set(dims)) == len(dims) else None
 
 
-def expr_dims(e: A.Expr) -> set[int]:
-    """The loop dims an affine expression reads."""
-    if isinstance(e, A.Dim):
-        return {e.pos}
-    if isinstance(e, A.Bin):
-        return expr_dims(e.lhs) | expr_dims(e.rhs)
-    return set()
-
-
 def _is_zero_splat(v: Value) -> bool:
     """Whether `v` is a constant tensor of zeros (so gemm's beta is 0)."""
     op = v.op if isinstance(v, OpResult) else None
@@ -133,7 +124,7 @@ def cone(op: Operation, v: Value) -> tuple[list[Operation], set[int]] | None:
         if arg in needed:
             if k >= n_in:
                 return None
-            dims |= set().union(*map(expr_dims, maps[k].results))
+            dims |= set().union(*map(A.expr_dims, maps[k].results))
     return ops[::-1], dims
 
 

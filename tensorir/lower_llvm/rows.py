@@ -31,7 +31,7 @@ from ..ir import affine as A
 from ..ir.core import Operation, OpResult
 from ..ir.ops_tensor import is_pointwise, loop_bounds
 from . import parallel
-from .blas import expr_dims, match
+from .blas import match
 from .buffers import Buffer
 from .loops import GenericLowering, emit_loop
 from .scalar import I8, I64
@@ -66,7 +66,7 @@ def _is_row_map(m: A.AffineMap, rows: int) -> bool:
     head = [A.Dim(d) for d in range(rows)]
     if list(m.results[:rows]) != head:
         return False
-    return all(not (expr_dims(e) & set(range(rows))) for e in m.results[rows:])
+    return all(not (A.expr_dims(e) & set(range(rows))) for e in m.results[rows:])
 
 
 def _reduction_rows(op: Operation) -> int | None:
