@@ -26,11 +26,19 @@ from llvmlite import ir
 from ..ir.core import Operation
 from ..ir.ops_tensor import is_pointwise
 from ..lower_llvm.blas import match
-from ..lower_llvm.buffers import emit_affine
 from ..lower_llvm.loops import GenericLowering, emit_loop
 from ..lower_llvm.rows import extents, folds_through_combiners, member_kind, sizes_of
 from ..lower_llvm.scalar import EMIT, I32, I64, Ctx, declare, ll_type
-from .common import BUTTERFLY, WARP, emit_point, identity, shuffle, unflatten
+from .common import (
+    BUTTERFLY,
+    WARP,
+    emit_point,
+    identity,
+    result_index,
+    shuffle,
+    store_results,
+    unflatten,
+)
 
 MAX_THREADS = 256  # threads of a row kernel's block
 SLICES = 8  # threads sharing one output point's reduction in a column kernel
@@ -213,11 +221,8 @@ class RowKernel(BlockKernel):
             for a, m in zip(acc_args, out_maps, strict=True)
         ]
 
-        def out_index(k: int) -> list[ir.Value]:
-            return [emit_affine(b, e, ivs) for e in out_maps[k].results]
-
         def step() -> None:
-            emit_point(b, gl, ivs, slots, out_index)
+            emit_point(b, gl, ivs, slots)
 
         inner_sizes = sizes[rows:]
 
@@ -248,13 +253,10 @@ class RowKernel(BlockKernel):
 
         def finish(totals: list[ir.Value]) -> None:
             finals = [
-                combine(c, gl.inits[k].load(b, out_index(k)), v)
+                combine(c, gl.inits[k].load(b, result_index(b, gl, ivs, k)), v)
                 for k, c, v in zip(accumulating, combiners, totals, strict=True)
             ]
-            if len(op.regions) == 2:  # results computed from the final accumulators
-                finals = gl.epilogue(b, ivs, finals)
-            for k, v in zip(accumulating, finals, strict=True):
-                gl.outs[k].store(b, out_index(k), v)
+            store_results(b, gl, ivs, accumulating, finals)
 
         self.block_reduce(partial, [slots[k] for k in accumulating], combine, combiners, finish)
 
@@ -296,11 +298,8 @@ class ColumnKernel(BlockKernel):
         ctx = Ctx(b, self.kl.module, ivs, self.kl.buffer_of, self.kl.report, gl.combiners)
         c = ir.Constant
 
-        def out_index(k: int) -> list[ir.Value]:
-            return [emit_affine(b, e, ivs) for e in out_maps[k].results]
-
         def step() -> None:
-            emit_point(b, gl, ivs, slots, out_index)
+            emit_point(b, gl, ivs, slots)
 
         def group(g: ir.Value) -> None:
             def lane_point(t: ir.Value) -> tuple[ir.Value, ir.Value]:
@@ -333,15 +332,12 @@ class ColumnKernel(BlockKernel):
                         ivs[d] = i
                     finals = []
                     for arr, k, cb in zip(partials, accumulating, combiners, strict=True):
-                        v = gl.inits[k].load(b, out_index(k))
+                        v = gl.inits[k].load(b, result_index(b, gl, ivs, k))
                         for s in range(SLICES):  # in slice order, whatever the schedule
                             part = b.load(self.at(arr, b.add(t, c(I64, s * WARP))))
                             v = EMIT[cb.name](ctx, [v, part], cb)
                         finals.append(v)
-                    if len(op.regions) == 2:
-                        finals = gl.epilogue(b, ivs, finals)
-                    for k, v in zip(accumulating, finals, strict=True):
-                        gl.outs[k].store(b, out_index(k), v)
+                    store_results(b, gl, ivs, accumulating, finals)
 
             self.phase(partial)
             self.phase(finish)

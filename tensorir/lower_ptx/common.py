@@ -3,12 +3,11 @@ combiner, and moving a value between the lanes of a warp."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
-
 import numpy as np
 from llvmlite import ir
 
 from ..ir.core import Operation
+from ..lower_llvm.buffers import emit_affine
 from ..lower_llvm.loops import GenericLowering
 from ..lower_llvm.scalar import I32, I64, declare
 
@@ -16,25 +15,39 @@ WARP = 32
 BUTTERFLY = (16, 8, 4, 2, 1)  # lane distances of the shuffle steps of a warp reduction
 
 
-def emit_point(
-    b: ir.IRBuilder,
-    gl: GenericLowering,
-    ivs: list,
-    slots: list,
-    out_index: Callable[[int], list[ir.Value]],
-) -> None:
+def result_index(b: ir.IRBuilder, gl: GenericLowering, ivs: list, k: int) -> list[ir.Value]:
+    """The indices of result k of generic `gl` at loop indices `ivs`."""
+    return [emit_affine(b, e, ivs) for e in gl.maps[gl.n_in + k].results]
+
+
+def emit_point(b: ir.IRBuilder, gl: GenericLowering, ivs: list, slots: list) -> None:
     """One point of generic `gl` at loop indices `ivs`: accumulating results read and write
     their register `slots[k]`; the others (parallel results, side outputs) are stored."""
     acc_args = gl.op.regions[0].block.args[gl.n_in :]
     accs = [
-        b.load(s) if s is not None else gl.inits[k].load(b, out_index(k)) if a.uses else None
+        b.load(s)
+        if s is not None
+        else gl.inits[k].load(b, result_index(b, gl, ivs, k))
+        if a.uses
+        else None
         for k, (s, a) in enumerate(zip(slots, acc_args, strict=True))
     ]
     for k, v in enumerate(gl.body(b, ivs, accs)):
         if slots[k] is None:
-            gl.outs[k].store(b, out_index(k), v)
+            gl.outs[k].store(b, result_index(b, gl, ivs, k), v)
         else:
             b.store(v, slots[k])
+
+
+def store_results(
+    b: ir.IRBuilder, gl: GenericLowering, ivs: list, ks: list[int], finals: list[ir.Value]
+) -> None:
+    """Results `ks` of generic `gl` at `ivs` from their final accumulators: through the
+    generic's epilogue when it has one, then stored."""
+    if len(gl.op.regions) == 2:
+        finals = gl.epilogue(b, ivs, finals)
+    for k, v in zip(ks, finals, strict=True):
+        gl.outs[k].store(b, result_index(b, gl, ivs, k), v)
 
 
 def identity(c: Operation, ty: ir.Type) -> ir.Constant:

@@ -26,13 +26,22 @@ from ..ir import types as T
 from ..ir.core import BlockArgument, Function, Operation, OpResult, Value
 from ..ir.ops_tensor import is_pointwise
 from ..lower_llvm.blas import match
-from ..lower_llvm.buffers import Buffer, contiguous, emit_affine, splat
+from ..lower_llvm.buffers import Buffer, contiguous, splat
 from ..lower_llvm.loops import GenericLowering, emit_loop, emit_nest
 from ..lower_llvm.memplan import MemoryPlan, plan
 from ..lower_llvm.rows import row_groups
 from ..lower_llvm.scalar import EMIT, I8, I32, I64, Ctx, declare, ll_type
 from .blocks import ColumnKernel, RowKernel, column_reduction
-from .common import BUTTERFLY, WARP, emit_point, identity, shuffle, unflatten
+from .common import (
+    BUTTERFLY,
+    WARP,
+    emit_point,
+    identity,
+    result_index,
+    shuffle,
+    store_results,
+    unflatten,
+)
 from .matmul import MatmulKernel
 from .split import SplitReduction, split_parts
 from .target import PTX_TRIPLE
@@ -238,7 +247,7 @@ class _KernelLowering:
         threads that compute each point."""
         gl = self.lowering(op)
         n_in = gl.n_in
-        inits, outs = gl.inits, gl.outs
+        inits = gl.inits
         iters = gl.iters
         sizes = [int(s.constant) for s in gl.sizes()]
         par = [d for d, it in enumerate(iters) if it == "parallel"]
@@ -255,17 +264,10 @@ class _KernelLowering:
         b = self.b
         ivs: list = [None] * len(iters)
 
-        def out_index(k: int) -> list[ir.Value]:
-            return [emit_affine(b, e, ivs) for e in out_maps[k].results]
+        accumulating = [k for k, s in enumerate(slots) if s is not None]
 
         def step() -> None:
-            emit_point(b, gl, ivs, slots, out_index)
-
-        def store_results(finals: list[ir.Value]) -> None:
-            if len(op.regions) == 2:  # results computed from the final accumulators
-                finals = gl.epilogue(b, ivs, finals)
-            for k, v in zip([k for k, s in enumerate(slots) if s is not None], finals, strict=True):
-                outs[k].store(b, out_index(k), v)
+            emit_point(b, gl, ivs, slots)
 
         def point(idx: list[ir.Value]) -> None:
             for d, i in zip(par, idx, strict=True):
@@ -273,11 +275,10 @@ class _KernelLowering:
             if not red:
                 step()
                 return
-            for k, s in enumerate(slots):
-                if s is not None:
-                    b.store(inits[k].load(b, out_index(k)), s)
+            for k in accumulating:
+                b.store(inits[k].load(b, result_index(b, gl, ivs, k)), slots[k])
             emit_nest(b, red, [ir.Constant(I64, n) for n in sizes], ivs, step, "red")
-            store_results([b.load(s) for s in slots if s is not None])
+            store_results(b, gl, ivs, accumulating, [b.load(slots[k]) for k in accumulating])
 
         points = math.prod(sizes[d] for d in par)
         combiners = _warp_combiners(gl, red)
@@ -286,7 +287,6 @@ class _KernelLowering:
             self.finish()
             return points, 1
         ctx = Ctx(b, self.module, ivs, self.buffer_of, self.report, gl.combiners)
-        accumulating = [k for k, c in enumerate(combiners) if c is not None]
         warp = _WarpReduction(
             self, [combiners[k] for k in accumulating], ctx, [slots[k] for k in accumulating]
         )
@@ -300,10 +300,8 @@ class _KernelLowering:
                 b.store(identity(combiners[k], slots[k].allocated_type), slots[k])
 
             def red_point(r: ir.Value) -> None:
-                rest = r
-                for d, n in reversed(list(zip(red, red_sizes, strict=True))):
-                    ivs[d] = b.urem(rest, ir.Constant(I64, n))
-                    rest = b.udiv(rest, ir.Constant(I64, n))
+                for d, i in zip(red, unflatten(b, r, red_sizes), strict=True):
+                    ivs[d] = i
                 step()
 
             total = ir.Constant(I64, math.prod(red_sizes))
@@ -314,14 +312,14 @@ class _KernelLowering:
                 ivs[d] = i
             totals = warp.reduce(lane_partial, lane)
             finals = [
-                warp.combine(combiners[k], inits[k].load(b, out_index(k)), t)
+                warp.combine(combiners[k], inits[k].load(b, result_index(b, gl, ivs, k)), t)
                 for k, t in zip(accumulating, totals, strict=True)
             ]
             if self.owner.host:  # the emulated warp is past its lanes: lane 0 is implied
-                store_results(finals)
+                store_results(b, gl, ivs, accumulating, finals)
                 return
             with b.if_then(b.icmp_unsigned("==", lane, ir.Constant(I64, 0))):
-                store_results(finals)
+                store_results(b, gl, ivs, accumulating, finals)
 
         self.grid_stride([sizes[d] for d in par], warp_point, WARP)
         self.finish()

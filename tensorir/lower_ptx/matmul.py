@@ -23,12 +23,11 @@ from llvmlite import ir
 
 from ..ir.core import Operation
 from ..lower_llvm.blas import cone, match
-from ..lower_llvm.buffers import emit_affine
 from ..lower_llvm.loops import emit_loop
 from ..lower_llvm.rows import sizes_of
 from ..lower_llvm.scalar import EMIT, I64, Ctx, ll_type
 from .blocks import BlockKernel
-from .common import unflatten
+from .common import store_results, unflatten
 
 BM = BN = 128  # output tile of a block
 BK = 8  # reduction slice per shared-memory tile
@@ -126,11 +125,7 @@ class MatmulKernel(BlockKernel):
                         with b.if_then(inside):
                             ivs = list(base)
                             ivs[role.m], ivs[role.n], ivs[role.k] = row, col, c(I64, 0)
-                            v = b.load(acc(t, i * TN + j))
-                            if len(self.op.regions) == 2:
-                                v = gl.epilogue(b, ivs, [v])[0]
-                            idx = [emit_affine(b, e, ivs) for e in gl.maps[gl.n_in].results]
-                            gl.outs[0].store(b, idx, v)
+                            store_results(b, gl, ivs, [0], [b.load(acc(t, i * TN + j))])
 
             self.phase(store, sync=False)
 

@@ -16,12 +16,12 @@ from llvmlite import ir
 from ..ir import types as T
 from ..ir.core import Operation
 from ..ir.ops_tensor import is_pointwise
-from ..lower_llvm.buffers import Buffer, contiguous, emit_affine
+from ..lower_llvm.buffers import Buffer, contiguous
 from ..lower_llvm.loops import emit_loop
 from ..lower_llvm.rows import extents, folds_through_combiners, sizes_of
 from ..lower_llvm.scalar import EMIT, I8, I64, Ctx, ll_type
 from .blocks import BlockKernel
-from .common import emit_point, identity, unflatten
+from .common import emit_point, identity, result_index, store_results, unflatten
 
 THREADS = 256
 TARGET_BLOCKS = 1024  # (point, chunk) blocks: several waves over the largest GPUs
@@ -78,10 +78,6 @@ class SplitReduction:
         return out
 
 
-def _out_index(b: ir.IRBuilder, gl, ivs: list, k: int) -> list[ir.Value]:
-    return [emit_affine(b, e, ivs) for e in gl.maps[gl.n_in + k].results]
-
-
 class SplitPartials(BlockKernel):
     """The first kernel: a block per (point, chunk), writing the chunk's partial."""
 
@@ -120,7 +116,7 @@ class SplitPartials(BlockKernel):
                     red_ivs = unflatten(b, q, [r.sizes[d] for d in r.red])
                     for d, i in zip(r.red, red_ivs, strict=True):
                         ivs[d] = i
-                    emit_point(b, gl, ivs, slots, lambda k: _out_index(b, gl, ivs, k))
+                    emit_point(b, gl, ivs, slots)
 
                 emit_loop(b, hi, at, "chunk", b.add(lo, t), c(I64, self.threads))
 
@@ -160,18 +156,14 @@ class _Combine:
                 ivs[d] = i
                 p = b.add(b.mul(p, c(I64, r.sizes[d])), i)
             for k, cb, buf, slot in zip(r.accumulating, r.combiners, partials, slots, strict=True):
-                b.store(gl.inits[k].load(b, _out_index(b, gl, ivs, k)), slot)
+                b.store(gl.inits[k].load(b, result_index(b, gl, ivs, k)), slot)
 
                 def fold(s: ir.Value, cb=cb, buf=buf, slot=slot) -> None:
                     part = buf.load(b, [b.add(b.mul(p, c(I64, r.parts)), s)])
                     b.store(EMIT[cb.name](ctx, [b.load(slot), part], cb), slot)
 
                 emit_loop(b, c(I64, r.parts), fold, "fold")
-            finals = [b.load(s) for s in slots]
-            if len(r.op.regions) == 2:
-                finals = gl.epilogue(b, ivs, finals)
-            for k, v in zip(r.accumulating, finals, strict=True):
-                gl.outs[k].store(b, _out_index(b, gl, ivs, k), v)
+            store_results(b, gl, ivs, r.accumulating, [b.load(s) for s in slots])
 
         kl.grid_stride([r.sizes[d] for d in r.par], point)
         kl.finish()
