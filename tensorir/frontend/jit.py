@@ -151,6 +151,7 @@ def _runner(exe: Executable, out_tree: pytree.TreeDef) -> Callable:
     if out_tree.kind != "leaf":
         return lambda *arrays: pytree.unflatten(out_tree, exe.call_unchecked(*arrays))
     cfunc, (shape, dtype) = exe.cfunc, exe.out_specs[0]
+    # decided once here rather than by new_result on every call: this closure is the hot path
     small = math.prod(shape) * np.dtype(dtype).itemsize < HUGE_RESULT_BYTES
     empty = np.empty if small else new_result
 

@@ -33,6 +33,10 @@ class MemoryPlan:
     arena_bytes: int = 0
     peak_bytes: int = 0
 
+    def values_of(self, c: int) -> list[Value]:
+        """The values that live in class c's buffer."""
+        return [v for v, d in self.cls.items() if d == c]
+
     def overlaps(self, c: int, d: int) -> bool:
         """Whether intermediate classes c and d ever use the same bytes."""
         a0, b0 = self.offset[c], self.offset[d]

@@ -53,7 +53,7 @@ _MAX_PARTIAL_POINTS = 16
 VECTOR_ALIGN = 16
 
 
-def _work_per_point(g: GenericLowering) -> int:
+def work_per_point(g: GenericLowering) -> int:
     """Scalar ops plus operand loads per iteration point: the cost model's unit of work."""
     ops = sum(len(r.block.ops) for r in g.op.regions)
     return ops + g.n_in
@@ -121,6 +121,18 @@ class Region:
             m(buf.ptr), buf.dtype, [m(s) for s in buf.shape], [m(s) for s in buf.strides], buf.alias
         )
 
+    def lowering(self, op: Operation) -> GenericLowering:
+        """The loop lowering of generic `op` inside this function, over its `buffers`."""
+        n_in = op.attrs["num_inputs"]
+        local = self.buffers
+        return GenericLowering(
+            op,
+            [local[v] for v in op.operands[:n_in]],
+            [local[v] for v in op.operands[n_in:]],
+            [local[r] for r in op.results],
+            self,
+        )
+
     def finish(self) -> None:
         """Publish this chunk's first error (the chunk that publishes first wins) and return."""
         b = self.b
@@ -153,7 +165,7 @@ def try_lower(g: GenericLowering, fn, tag: str) -> bool:
     False
     """
     sizes = g.sizes()
-    unit = _work_per_point(g)
+    unit = work_per_point(g)
     points = _static_points(sizes)
     if points is not None and points * unit < MIN_WORK:
         return False
@@ -167,16 +179,8 @@ def try_lower(g: GenericLowering, fn, tag: str) -> bool:
     bufs = operand_buffers(g, fn)
     captured = runtime_values(list(bufs.values()))
     region = Region(fn, f"{fn.fn.name}.{tag}.par", captured)
-    local = {v: region.local(buf) for v, buf in bufs.items()}
-    region.buffers = local
-    n_in = g.n_in
-    inner = GenericLowering(
-        op,
-        [local[v] for v in op.operands[:n_in]],
-        [local[v] for v in op.operands[n_in:]],
-        [local[r] for r in op.results],
-        region,
-    )
+    region.buffers = {v: region.local(buf) for v, buf in bufs.items()}
+    inner = region.lowering(op)
     inner.split = (d, region.lo, region.hi)
     inner.run(region.b, tag)
     region.finish()

@@ -200,7 +200,7 @@ def windowed_values(members: list[Operation], p) -> set:
     for m in members:
         for r in m.results:
             c = p.cls.get(r)
-            if c is None or c in p.output or sum(1 for d in p.cls.values() if d == c) != 1:
+            if c is None or c in p.output or len(p.values_of(c)) != 1:
                 continue
             if r.uses and all(user in inside for user, _ in r.uses):
                 out.add(r)
@@ -209,11 +209,7 @@ def windowed_values(members: list[Operation], p) -> set:
 
 def work_per_index(lows: list[GenericLowering]) -> int:
     """The cost model's work units (points x ops per point) per index of the outer row dim."""
-    total = 0
-    for gl in lows:
-        ops = sum(len(r.block.ops) for r in gl.op.regions) + gl.n_in
-        total += math.prod(sizes_of(gl.op)[1:]) * ops
-    return total
+    return sum(math.prod(sizes_of(gl.op)[1:]) * parallel.work_per_point(gl) for gl in lows)
 
 
 def lower_rows(lows: list[GenericLowering], fn, tag: str, threads: bool) -> None:
@@ -232,17 +228,7 @@ def lower_rows(lows: list[GenericLowering], fn, tag: str, threads: bool) -> None
     captured = parallel.runtime_values(list(bufs.values()))
     region = parallel.Region(fn, f"{fn.fn.name}.{tag}.rows", captured)
     region.buffers = {v: region.local(buf) for v, buf in bufs.items()}
-    local = region.buffers
-    inner = [
-        GenericLowering(
-            gl.op,
-            [local[v] for v in gl.op.operands[: gl.n_in]],
-            [local[v] for v in gl.op.operands[gl.n_in :]],
-            [local[r] for r in gl.op.results],
-            region,
-        )
-        for gl in lows
-    ]
+    inner = [region.lowering(gl.op) for gl in lows]
     emit_row_blocks(region.b, inner, region.lo, region.hi, tag, windowed)
     region.finish()
     parallel.dispatch(fn, region, captured, ir.Constant(I64, n), ir.Constant(I64, per_index), 1, 1)
