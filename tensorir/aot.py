@@ -253,7 +253,9 @@ def _lower(module: Module, pipeline: str, contiguous: bool) -> tuple[str, list[S
         # the Python-object entry gets a prefix, so no function name (`free`, `exp`) can
         # interpose a C library symbol from the shared library
         # no BLAS calls: the shared library must load without numpy's bundled OpenBLAS
-        lowered = lower_function(g, _ENTRY + g.sym_name, [contiguous] * len(g.args), False)
+        lowered = lower_function(
+            g, _ENTRY + g.sym_name, [contiguous] * len(g.args), "kernel", threads=False
+        )
         _add_c_wrapper(lowered.module, g.sym_name, len(g.args) + len(g.type.results))
         errors = tuple(lowered.errors)
         signatures.append(Signature(g.sym_name, g.type.inputs, g.type.results, errors))

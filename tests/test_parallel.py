@@ -166,7 +166,9 @@ def test_standalone_code_never_calls_the_pool():
     b.create("func.return", [b.op("tir.exp", f.args[0])])
     g = PassManager("generalize").run(tensorir.ir.Module([f])).functions[0]
     assert parallel_runtime.SYMBOL in str(lower_function(g, "p", [True]).module)
-    assert parallel_runtime.SYMBOL not in str(lower_function(g, "s", [True], False).module)
+    assert parallel_runtime.SYMBOL not in str(
+        lower_function(g, "s", [True], "kernel", threads=False).module
+    )
 
 
 def test_index_error_inside_a_parallel_loop(split_everything, threads):

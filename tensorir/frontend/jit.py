@@ -28,6 +28,7 @@ from ..ir import types as T
 from ..ir.core import Module
 from ..ir.parser import parse_module
 from ..ir.printer import print_module
+from ..lower_llvm.codegen import MATMUL_CHOICES
 from ..lower_llvm.donation import donations
 from ..lower_llvm.engine import (
     DEFAULT_PIPELINE,
@@ -204,6 +205,7 @@ class JitFunction:
         device: str | None = None,
         arch: str | None = None,
         donate_argnums=(),
+        matmul: str = "auto",
     ):
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"tensorir.jit: device must be 'cpu' or 'cuda', got {device!r}")
@@ -212,6 +214,11 @@ class JitFunction:
         self._pipeline = pipeline
         self._device, self._arch = device, arch
         self._donate = frozenset(_as_tuple(donate_argnums))
+        if matmul not in MATMUL_CHOICES:
+            raise ValueError(
+                f"tensorir.jit: matmul must be one of {MATMUL_CHOICES}, got {matmul!r}"
+            )
+        self._matmul = matmul
         self._dumps = 0
         self._static_argnums = tuple(sorted(_as_tuple(static_argnums)))
         self._static_argnames = frozenset(_as_tuple(static_argnames))
@@ -342,7 +349,7 @@ class JitFunction:
         else:
             contiguous = [k[2] if len(k) == 3 else True for k in key[2:]]
             pipeline = self._pipeline or DEFAULT_PIPELINE
-            exe = compile_function(f, contiguous, pipeline=pipeline)
+            exe = compile_function(f, contiguous, pipeline=pipeline, matmul=self._matmul)
             if self._donate:
                 leaves = self._donated_leaves(args, set(traced.static_argnums))
                 donation = donations(exe.generic_function, exe.lowered.plan, leaves, contiguous)
@@ -365,6 +372,7 @@ def jit(
     device: str | None = None,
     arch: str | None = None,
     donate_argnums=(),
+    matmul: str = "auto",
 ):
     """Compile `fn` (numpy code); usable as `@jit` or `@jit(static_argnums=...)`.
 
@@ -384,6 +392,11 @@ def jit(
     `w - lr * g` in place; see `lower_llvm/donation.py`): the caller must not use them after
     the call.
 
+    `matmul` says how matrix products run on the CPU: "kernel" (packed panels through a
+    micro-kernel generated for the host's vectors, epilogue fused), "blas" (numpy's bundled
+    BLAS per block, epilogue on each block), "loops" (plain loop nests), or "auto": whichever
+    is faster for the shape (`lower_llvm/blas.preferred`). The choice shows in the LLVM IR.
+
     >>> import numpy as np, tensorir
     >>> @tensorir.jit
     ... def f(x):
@@ -394,7 +407,7 @@ def jit(
     >>> f(np.ones(2, np.float32), out=buf) is buf
     True
     """
-    options = (static_argnums, static_argnames, pipeline, device, arch, donate_argnums)
+    options = (static_argnums, static_argnames, pipeline, device, arch, donate_argnums, matmul)
     if fn is None:
         return lambda f: JitFunction(f, *options)
     return JitFunction(fn, *options)

@@ -229,6 +229,11 @@ def _factor(g: GenericLowering, v: Value, dims: tuple[int, int], size: list[int]
     return _Factor(v, dims, None, (NO_TRANS, max(size[dims[1]], 1)))
 
 
+def preferred(g: GenericLowering) -> bool:
+    """Whether a gemm call beats the micro-kernel (`gemm.py`) for this generic's shape."""
+    return False
+
+
 def try_lower(g: GenericLowering, b: ir.IRBuilder, tag: str) -> bool:
     """Emit `g` as gemm calls (and its epilogue per row block); False when it does not fit."""
     role = match(g.op)
@@ -251,10 +256,26 @@ def try_lower(g: GenericLowering, b: ir.IRBuilder, tag: str) -> bool:
     return True
 
 
+def emit_factor(g: GenericLowering, b: ir.IRBuilder, v: Value, ivs: list) -> ir.Value:
+    """The value of body value `v` (an input or a fused factor, see `cone`) at loop indices
+    `ivs`: the inputs it reads are loaded through their indexing maps, its ops emitted."""
+    ops, _ = cone(g.op, v)
+    block = g.op.regions[0].block
+    values = {}
+    for k, arg in enumerate(block.args[: g.n_in]):
+        if arg is v or any(arg in o.operands for o in ops):
+            idx = [emit_affine(b, e, ivs) for e in g.maps[k].results]
+            values[arg] = g.ins[k].load(b, idx)
+    ctx = Ctx(b, g.fn.module, ivs, g.fn.buffer_of, g.fn.report, g.combiners)
+    for o in ops:
+        values[o.result] = EMIT[o.name](ctx, [values.get(x) for x in o.operands], o)
+    return values[v]
+
+
 def _materialize(g: GenericLowering, b: ir.IRBuilder, f: _Factor, batch, size, tag) -> None:
     """Compute factor `f` once per (row, column) and batch index it reads into a malloc'ed
     C-contiguous buffer (a factor the batch dims do not reach is shared by every batch)."""
-    ops, reads = cone(g.op, f.value)
+    _, reads = cone(g.op, f.value)
     dims = [*(d for d in batch if d in reads), *f.dims]
     dtype = g.outs[0].dtype
     strides, nbytes = [], dtype.itemsize
@@ -265,19 +286,10 @@ def _materialize(g: GenericLowering, b: ir.IRBuilder, f: _Factor, batch, size, t
     shape = [ir.Constant(I64, size[d]) for d in dims]
     buf = Buffer(b.call(malloc, [ir.Constant(I64, nbytes)]), dtype, shape, strides[::-1])
     f.matrix = _Matrix(buf, dims)
-    block = g.op.regions[0].block
     ivs: list = [ir.Constant(I64, 0)] * len(size)
 
     def point() -> None:
-        values = {}
-        for k, arg in enumerate(block.args[: g.n_in]):
-            if arg is f.value or any(arg in o.operands for o in ops):
-                idx = [emit_affine(b, e, ivs) for e in g.maps[k].results]
-                values[arg] = g.ins[k].load(b, idx)
-        ctx = Ctx(b, g.fn.module, ivs, g.fn.buffer_of, g.fn.report, g.combiners)
-        for o in ops:
-            values[o.result] = EMIT[o.name](ctx, [values.get(v) for v in o.operands], o)
-        buf.store(b, [ivs[d] for d in dims], values[f.value])
+        buf.store(b, [ivs[d] for d in dims], emit_factor(g, b, f.value, ivs))
 
     emit_nest(b, dims, [ir.Constant(I64, s) for s in size], ivs, point, f"{tag}.pack")
 

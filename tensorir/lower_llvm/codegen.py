@@ -15,7 +15,7 @@ from llvmlite import ir
 
 from ..ir import types as T
 from ..ir.core import Function, Operation, Value
-from . import blas, parallel
+from . import blas, gemm, parallel
 from .buffers import Buffer, contiguous, splat
 from .loops import GenericLowering, emit_nest
 from .memplan import MemoryPlan, plan
@@ -25,6 +25,7 @@ from .scalar import I8, I32, I64, declare
 from .vecmath import keep_vector_declarations
 
 PTR = ir.PointerType()
+MATMUL_CHOICES = ("auto", "kernel", "blas", "loops")
 
 
 @dataclass
@@ -39,10 +40,10 @@ class Lowered:
 
 class _FunctionLowering:
     def __init__(
-        self, f: Function, name: str, contiguous_args: list[bool], use_blas: bool, threads: bool
+        self, f: Function, name: str, contiguous_args: list[bool], matmul: str, threads: bool
     ):
         self.f = f
-        self.use_blas, self.threads = use_blas, threads
+        self.matmul, self.threads = matmul, threads
         self.module = ir.Module(name=name)
         n_res = len(f.type.results)
         fnty = ir.FunctionType(I32, [PTR] * (len(f.args) + n_res))
@@ -204,7 +205,13 @@ class _FunctionLowering:
 
     def lower_generic(self, op: Operation, class_buffer, tag: str) -> None:
         lowering = self.lowering(op, class_buffer)
-        if self.use_blas and blas.try_lower(lowering, self.b, tag):
+        if self.matmul == "auto":
+            how = "blas" if blas.preferred(lowering) else "kernel"
+        else:
+            how = self.matmul
+        if how == "blas" and blas.try_lower(lowering, self.b, tag):
+            return
+        if how in ("blas", "kernel") and gemm.try_lower(lowering, self, tag, self.threads):
             return
         if not (self.threads and parallel.try_lower(lowering, self, tag)):
             lowering.run(self.b, tag)
@@ -257,14 +264,18 @@ def lower_function(
     f: Function,
     name: str,
     contiguous_args: list[bool],
-    use_blas: bool = True,
-    threads: bool | None = None,
+    matmul: str = "auto",
+    threads: bool = True,
 ) -> Lowered:
     """LLVM IR for generalized function `f`, entry named `name`; `contiguous_args[i]` says
     argument i is a C-contiguous array (so its strides are compile-time constants).
-    `use_blas=False` keeps matmuls in generated loops: code that must not depend on numpy's
-    bundled BLAS library (a standalone shared library) needs that. `threads` lets large loops
-    run on the process's thread pool (`parallel.py`); by default only code that may use BLAS
-    does, since a standalone library cannot link the JIT-compiled pool either."""
-    threads = use_blas if threads is None else threads
-    return _FunctionLowering(f, name, contiguous_args, use_blas, threads).lower()
+
+    `matmul` says how matmul-shaped generics run: "kernel" through packed panels and the
+    generated micro-kernel (`gemm.py`), "blas" through numpy's bundled BLAS (`blas.py`),
+    "loops" as plain loop nests, "auto" through whichever `blas.preferred` says is faster for
+    the shape. Code that must not depend on numpy's BLAS (a standalone shared library) uses
+    "kernel". `threads` lets large loops run on the process's thread pool (`parallel.py`), which
+    a standalone library cannot link either."""
+    if matmul not in MATMUL_CHOICES:
+        raise ValueError(f"matmul must be one of {MATMUL_CHOICES}, got {matmul!r}")
+    return _FunctionLowering(f, name, contiguous_args, matmul, threads).lower()
