@@ -17,7 +17,7 @@ from tensorir.lower_llvm import blas, gemm, microkernel
 
 jit = functools.partial(tensorir.jit, matmul="kernel")
 DTYPES = [np.float32, np.float64]
-MR = microkernel.shape_for(tensorir.ir.types.f32).mr
+MR = microkernel.shape_for(tensorir.ir.types.f32, 1000).mr
 
 
 def data(dtype, *shapes, seed: int = 0) -> list[np.ndarray]:
@@ -57,6 +57,35 @@ def test_odd_sizes(dtype, m, k, n):
     x, y = data(dtype, (m, k), (k, n))
     check(lambda x, y: x @ y, x, y)
     assert uses_kernel(jit(lambda x, y: x @ y), x, y)
+
+
+def test_a_in_place_or_packed():
+    # A is read in place when it has a unit stride, packed when its rows are 4 KiB apart (they
+    # would share L1 sets) or it is computed by a fused producer
+    def mm(x, y):
+        return x @ y
+
+    def mm_t(x, y):
+        return x.T @ y
+
+    def packs_a(fn, *args) -> bool:
+        return "packa" in jit(fn).lower(*args).as_text("llvm-unoptimized")
+
+    x, y = data(np.float32, (13, 300), (300, 40))
+    assert not packs_a(mm, x, y) and not packs_a(mm_t, x.T.copy(), y)
+    check(mm_t, x.T.copy(), y)
+    assert packs_a(mm, x.T.copy().T, y)  # strides known only at run time
+    x, y = data(np.float32, (13, 1024), (1024, 40))
+    assert packs_a(mm, x, y)
+    check(mm, x, y)
+
+
+def test_auto_picks_blas_for_small_products_and_the_kernel_for_others():
+    small, large = data(np.float32, (32, 32), (256, 300))
+    auto = tensorir.jit(lambda x, y: x @ y)
+    assert uses_kernel(auto, large, large.T)
+    if blas.gemm() is not None:
+        assert not uses_kernel(auto, small, small)
 
 
 def test_blocks_of_every_loop():

@@ -229,11 +229,6 @@ def _factor(g: GenericLowering, v: Value, dims: tuple[int, int], size: list[int]
     return _Factor(v, dims, None, (NO_TRANS, max(size[dims[1]], 1)))
 
 
-def preferred(g: GenericLowering) -> bool:
-    """Whether a gemm call beats the micro-kernel (`gemm.py`) for this generic's shape."""
-    return False
-
-
 def try_lower(g: GenericLowering, b: ir.IRBuilder, tag: str) -> bool:
     """Emit `g` as gemm calls (and its epilogue per row block); False when it does not fit."""
     role = match(g.op)

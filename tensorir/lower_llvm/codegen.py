@@ -206,7 +206,7 @@ class _FunctionLowering:
     def lower_generic(self, op: Operation, class_buffer, tag: str) -> None:
         lowering = self.lowering(op, class_buffer)
         if self.matmul == "auto":
-            how = "blas" if blas.preferred(lowering) else "kernel"
+            how = "blas" if gemm.blas_preferred(lowering) else "kernel"
         else:
             how = self.matmul
         if how == "blas" and blas.try_lower(lowering, self.b, tag):

@@ -19,6 +19,7 @@ from __future__ import annotations
 from llvmlite import ir
 
 from .blas import _bare_dims, _Matrix, _Role, emit_factor, match
+from .blas import gemm as numpy_gemm
 from .loops import PTR, GenericLowering, emit_loop, emit_nest
 from .microkernel import Shape, micro_kernel, shape_for
 from .parallel import MIN_WORK, Region, dispatch, operand_buffers, runtime_values
@@ -27,6 +28,11 @@ from .scalar import I32, I64, declare
 KC = 256  # reductions per packed block: a KC x NR panel of B is 32 KiB, L1's size
 MC_PANELS = 12  # MR-row panels per packed block of A: 144 x 256 float32, 144 KiB of L2
 NC = 2048  # columns per packed block of B: 2 MiB of float32, in L3
+# A read in place with rows a multiple of this apart is packed instead: its MR rows share L1
+# sets. One Zen 4 thread, numpy / tensorir (benchmarks/matmul.py): 784x256 @ 256x256 in place
+# 1.08-1.09x, packed 0.98-1.00x; 256x784 @ 784x256 1.06-1.08x vs 0.97-0.99x; 1024^3 (rows 4 KiB
+# apart) 0.95-0.98x vs 0.98-1.00x
+ALIASING_BYTES = 4096
 
 
 def _const(v: int) -> ir.Constant:
@@ -39,6 +45,33 @@ def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
 
 def _blocks(n: int, size: int) -> ir.Constant:
     return _const(-(-n // size))
+
+
+def blas_preferred(g: GenericLowering) -> bool:
+    """Whether numpy's gemm (`blas.py`) beats the micro-kernel for this generic, as measured on
+    one Zen 4 thread (benchmarks/matmul.py, numpy / tensorir, float32 unless said): products
+    below 2^21 FMAs (64^3: gemm 0.86x, kernel 0.81x; from 128^3 the kernel leads, 1.08x vs
+    0.97x); fewer than 16 columns (256x256 @ 256x10: 0.95x vs 0.85-0.90x; 16 columns: 0.95x vs
+    1.24x) or 32 reductions (256x10 @ 10x256: 0.93x vs 0.71x: each tile's call and store are
+    spread over few FMAs); and products of 2^27 FMAs or more whose A must be packed (1024^3:
+    1.00x vs 0.97x, float64 0.98-1.00x vs 0.92-0.96x). Elsewhere the kernel wins: 256x784 @
+    784x256 1.06-1.08x vs 0.99-1.01x, 256^3 float64 1.07x vs 0.99x.
+
+    >>> import numpy as np, tensorir
+    >>> text = tensorir.jit(lambda x, y: x @ y).lower(np.ones((256, 300)), np.ones((300, 256)))
+    >>> "tensorir.ukernel" in text.as_text("llvm-unoptimized")
+    True
+    """
+    role = match(g.op)
+    sizes = g.sizes()
+    if role is None or numpy_gemm() is None or not all(isinstance(s, ir.Constant) for s in sizes):
+        return False
+    m, n, k = (sizes[d].constant for d in (role.m, role.n, role.k))
+    if m * n * k < 1 << 21 or n < 16 or k < 32:
+        return True
+    shape = shape_for(g.outs[0].dtype, n)
+    tiles = _Tiles(g, role, [s.constant for s in sizes], 0, shape)
+    return m * n * k >= 1 << 27 and tiles.direct_a() is None
 
 
 def try_lower(g: GenericLowering, fn, tag: str, threads: bool) -> bool:
@@ -54,7 +87,7 @@ def try_lower(g: GenericLowering, fn, tag: str, threads: bool) -> bool:
     strides = out.strides([role.m, role.n])
     if 0 in size or strides is None or strides[1] != 1:
         return False
-    s = shape_for(g.outs[0].dtype)
+    s = shape_for(g.outs[0].dtype, size[role.n])
     m = size[role.m]
     panels = -(-m // s.mr)
     work = 2 * m * size[role.n] * size[role.k]
@@ -94,9 +127,14 @@ class _Tiles:
         nc_max = -(-min(NC, self.N) // s.nr) * s.nr
         alloc = declare(module, "aligned_alloc", PTR, [I64, I64])
         item = self.dtype.itemsize
-        ap = b.call(alloc, [_const(64), _const(MC_PANELS * s.mr * kc_max * item)])
+        direct = self.direct_a()
+        ap = (
+            None
+            if direct
+            else b.call(alloc, [_const(64), _const(MC_PANELS * s.mr * kc_max * item)])
+        )
         bp = b.call(alloc, [_const(64), _const(nc_max * kc_max * item)])
-        kernel = micro_kernel(module, self.dtype, s)
+        layout = direct[0] if direct else "packed"
         mc = MC_PANELS * s.mr
 
         def column_block(jb: ir.Value) -> None:
@@ -111,21 +149,27 @@ class _Tiles:
                 def row_block(ib: ir.Value) -> None:
                     i0 = b.add(row_lo, b.mul(ib, _const(mc)))
                     rows = _min(b, _const(mc), b.sub(row_hi, i0))
-                    self.pack(
-                        b, ap, self.role.a, self.role.m, i0, rows, s.mr, k0, kc, f"{tag}.packa"
-                    )
+                    if not direct:
+                        self.pack(
+                            b, ap, self.role.a, self.role.m, i0, rows, s.mr, k0, kc, f"{tag}.packa"
+                        )
 
                     def column_panel(jp: ir.Value) -> None:
                         def row_panel(ip: ir.Value) -> None:
                             i = b.add(i0, b.mul(ip, _const(s.mr)))
                             j = b.add(j0, b.mul(jp, _const(s.nr)))
-                            a_panel = b.gep(
-                                ap, [b.mul(ip, b.mul(kc, _const(s.mr)))], source_etype=self.elem
-                            )
+                            if direct:
+                                self.ivs[self.role.m], self.ivs[self.role.k] = i, k0
+                                a_panel = direct[1].address(b, self.ivs)
+                            else:
+                                a_panel = b.gep(
+                                    ap, [b.mul(ip, b.mul(kc, _const(s.mr)))], source_etype=self.elem
+                                )
                             b_panel = b.gep(
                                 bp, [b.mul(jp, b.mul(kc, _const(s.nr)))], source_etype=self.elem
                             )
-                            self.tile(b, kernel, (a_panel, b_panel, kc, k0), i, j)
+                            lda = _const(direct[2] if direct else 0)
+                            self.tile(b, layout, (a_panel, b_panel, kc, k0, lda), i, j)
 
                         emit_loop(
                             b,
@@ -154,8 +198,9 @@ class _Tiles:
         sizes = [_const(x) for x in self.size]
         emit_nest(b, self.role.batch, sizes, self.ivs, batch_point, f"{tag}.batch")
         free = declare(module, "free", ir.VoidType(), [PTR])
-        b.call(free, [ap])
-        b.call(free, [bp])
+        for buf in (ap, bp):
+            if buf is not None:
+                b.call(free, [buf])
 
     def pack(self, b, dst, value, dim, start, count, width, k0, kc, tag) -> None:
         """dst[p][k][w] = value at (dim = start + p*width + w, k = k0 + k) for the panels of
@@ -205,34 +250,61 @@ class _Tiles:
 
         emit_loop(b, b.udiv(b.add(count, _const(width - 1)), _const(width)), any_panel, f"{tag}.p")
 
+    def _input(self, value, dim: int) -> tuple[_Matrix, list[int]] | None:
+        """The input matrix factor `value` is, with its element strides along (dim, k), when it
+        is one read in place with compile-time strides."""
+        g = self.g
+        block = g.op.regions[0].block
+        if value not in block.args[: g.n_in]:
+            return None
+        k = block.args.index(value)
+        dims = _bare_dims(g.maps[k])
+        if dims is None:
+            return None
+        matrix = _Matrix(g.ins[k], dims)
+        strides = matrix.strides([dim, self.role.k])
+        return None if strides is None else (matrix, strides)
+
     def _k_inner(self, value, dim: int) -> bool:
         """Whether the factor `value` is read with a smaller stride along k than along `dim`
         (unknown strides: A, which runs along k in row-major memory, says yes)."""
-        g = self.g
-        block = g.op.regions[0].block
-        if value in block.args[: g.n_in]:
-            k = block.args.index(value)
-            dims = _bare_dims(g.maps[k])
-            if dims is not None:
-                strides = _Matrix(g.ins[k], dims).strides([dim, self.role.k])
-                if strides is not None:
-                    return abs(strides[1]) < abs(strides[0])
-        return dim == self.role.m
+        found = self._input(value, dim)
+        if found is None:
+            return dim == self.role.m
+        return abs(found[1][1]) < abs(found[1][0])
 
-    def tile(self, b, kernel, panels, i, j) -> None:
+    def direct_a(self) -> tuple[str, _Matrix, int] | None:
+        """(micro-kernel layout, matrix, leading dimension) when the kernel can read A in place:
+        an input with unit stride along k or m. Packing A costs about as much as N/8 of its
+        FMAs (a strided scalar copy), the most of any overhead for narrow products; the kernel's
+        MR rows of A are MR streams that the L2 serves as well as one packed panel, unless
+        rows ALIASING_BYTES apart all fall in the same L1 sets."""
+        found = self._input(self.role.a, self.role.m)
+        if found is None or min(found[1]) < 0:
+            return None
+        matrix, (s_m, s_k) = found
+        layout, lda = ("rows", s_m) if s_k == 1 else ("cols", s_k) if s_m == 1 else (None, 0)
+        if layout is None or lda * self.dtype.itemsize % ALIASING_BYTES == 0:
+            return None
+        return layout, matrix, lda
+
+    def tile(self, b, layout: str, panels, i, j) -> None:
         """One MR x NR tile of C at (i, j), straight into C (the last rows by the kernel made for
         them, the last columns masked); the epilogue after the last k block."""
         s, ivs, role = self.s, self.ivs, self.role
-        a_panel, b_panel, kc, k0 = panels
+        a_panel, b_panel, kc, k0, lda = panels
+        module = self.g.fn.module
         accumulate = b.zext(b.icmp_signed(">", k0, _const(0)), I32)
         cols = _min(b, _const(s.nr), b.sub(_const(self.N), j))
         ivs[role.m], ivs[role.n] = i, j
-        args = [kc, a_panel, b_panel, self.out.address(b, ivs), _const(self.ldc), accumulate, cols]
+        c = self.out.address(b, ivs)
+        args = [kc, a_panel, b_panel, c, _const(self.ldc), accumulate, cols, lda]
+        kernel = micro_kernel(module, self.dtype, s, None, layout)
         rest = self.M % s.mr
         if rest == 0:
             b.call(kernel, args)
         else:
-            edge = micro_kernel(self.g.fn.module, self.dtype, s, rest)
+            edge = micro_kernel(module, self.dtype, s, rest, layout)
             with b.if_else(b.icmp_signed("<=", b.add(i, _const(s.mr)), _const(self.M))) as (
                 then,
                 otherwise,
