@@ -290,6 +290,8 @@ def _cast_infer(tensor: bool):
             if not isinstance(t, T.TensorType):
                 raise IRTypeError(f"tir.cast expects a tensor, got {t}")
             return [t.with_dtype(attrs["dtype"])]
+        if attrs.get("f32_blocks") and (t, attrs["dtype"]) != (T.f32, T.f64):
+            raise IRTypeError(f"s.cast: f32_blocks widens f32 to f64, not {t} to {attrs['dtype']}")
         return [attrs["dtype"]]
 
     return infer
@@ -317,11 +319,20 @@ for _prefix, _tensor in (("tir.", True), ("s.", False)):
             name=_prefix + "cast",
             infer=_cast_infer(_tensor),
             num_operands=1,
-            attrs={"dtype": Attr(T.DType if _tensor else (T.DType, T.IndexType))},
+            attrs={"dtype": Attr(T.DType)}
+            if _tensor
+            else {"dtype": Attr((T.DType, T.IndexType)), "f32_blocks": Attr(bool, optional=True)},
             traits=frozenset({"pure", "elementwise"}),
             eval=_cast_eval,
             to_generic=_elementwise_to_generic if _tensor else None,
-            doc="convert to another element type with numpy's astype semantics",
+            doc="convert to another element type with numpy's astype semantics"
+            + (
+                ""
+                if _tensor
+                else "; `f32_blocks` marks the widening of a float32 sum's terms to its float64"
+                " accumulator, which owes only numpy's float32 accuracy: a backend may add the"
+                " terms in float32 blocks (`lower_llvm/loops.py`)"
+            ),
         )
     )
 

@@ -554,7 +554,11 @@ def _reduce_eval(ref):
 def _wide(d: T.DType) -> T.DType:
     """Accumulator type of a sum: f16/f32 sums accumulate in f64, so long sums stay within
     numpy's (pairwise) error. Products keep their dtype, as numpy's do: a float16 product that
-    overflows on the way is inf (or NaN times 0) in numpy, and must be here too."""
+    overflows on the way is inf (or NaN times 0) in numpy, and must be here too. A float32
+    term's widening says `f32_blocks`: the sum owes float32 accuracy only, so the CPU adds it
+    in float32 blocks of bounded length and the block sums in float64 (`lower_llvm/loops.py`):
+    twice the vector width, and an error within 22 u sum|x| where numpy's pairwise bound is 16 u
+    to 33 u sum|x| (u = 2^-24; tests/test_sum_accuracy.py)."""
     return T.f64 if d in (T.f16, T.f32) else d
 
 
@@ -573,7 +577,8 @@ def _reduce_generic(kind):
 
         def body(bb, v, acc):
             if acc_t != t.dtype:
-                v = bb.op("s.cast", v, dtype=acc_t)
+                blocks = {"f32_blocks": True} if t.dtype == T.f32 else {}
+                v = bb.op("s.cast", v, dtype=acc_t, **blocks)
             return [bb.op(combine, acc, v)]
 
         (out,) = b.generic([x], [init], maps, iters, body)

@@ -13,7 +13,7 @@ from collections.abc import Callable
 from llvmlite import ir
 
 from ..ir import affine as A
-from ..ir.core import Operation
+from ..ir.core import Operation, OpResult
 from ..ir.ops_tensor import is_pointwise, loop_bounds
 from .buffers import Buffer, contiguous, emit_affine
 from .scalar import EMIT, I32, I64, Ctx, declare, ll_type
@@ -21,6 +21,9 @@ from .scalar import EMIT, I32, I64, Ctx, declare, ll_type
 PTR = ir.PointerType()
 REDUCTION_INTERLEAVE = 4  # vector accumulators of an innermost reduction loop
 JAM = 8  # rows of an outer reduction added per pass over its scratch accumulators
+SUM_LANES = 64  # float32 partial sums of a blocked float32 sum (four 16-lane vectors)
+SUM_BLOCK = 1024  # terms per float32 block of a blocked sum, a multiple of SUM_LANES
+F32, F64 = ir.FloatType(), ir.DoubleType()
 
 
 def emit_loop(
@@ -31,10 +34,12 @@ def emit_loop(
     start: ir.Value | None = None,
     step: ir.Value | None = None,
     interleave: int = 0,
+    width: int = 0,
 ) -> None:
     """for (i = start; i < n; i += step) body(i) (start 0, step 1 by default), leaving the
     builder after the loop. The GPU's grid-stride loops are this with a thread's start.
-    `interleave` asks the vectorizer for that many vector accumulators (see `_interleaved`)."""
+    `interleave` asks the vectorizer for that many vector accumulators (see `_interleaved`),
+    `width` for vectors of that many lanes."""
     pre = b.block
     header = b.append_basic_block(f"{name}.head")
     inner = b.append_basic_block(f"{name}.body")
@@ -49,21 +54,25 @@ def emit_loop(
     i.add_incoming(b.add(i, step or ir.Constant(I64, 1), flags=["nsw", "nuw"]), b.block)
     latch = b.branch(header)
     if interleave:
-        latch.set_metadata("llvm.loop", _interleaved(b.module, interleave))
+        latch.set_metadata("llvm.loop", _interleaved(b.module, interleave, width))
     b.position_at_end(done)
 
 
-def _interleaved(module: ir.Module, count: int) -> ir.values.MDValue:
+def _interleaved(module: ir.Module, count: int, width: int = 0) -> ir.values.MDValue:
     """Loop metadata forcing `count`-way interleaving. Interleaving is off in the pipeline
     (engine.py: it doubled code size for nothing on memory-bound loops), but a reduction's
     vector accumulator is a chain of dependent adds or max: one chain runs at the latency of
     its op, several at its throughput (x.max(axis=1) of 4096x1024 f32: 0.94 -> 0.3 ms)."""
-    hint = module.add_metadata(
-        [ir.MetaDataString(module, "llvm.loop.interleave.count"), ir.Constant(I32, count)]
+    hints = [("llvm.loop.interleave.count", count)] + (
+        [("llvm.loop.vectorize.width", width)] if width else []
     )
+    nodes = [
+        module.add_metadata([ir.MetaDataString(module, key), ir.Constant(I32, value)])
+        for key, value in hints
+    ]
     # a loop ID is a distinct node whose first operand is itself
-    loop_id = module.add_metadata([hint, ir.MetaDataString(module, f"tensorir.loop{id(hint)}")])
-    loop_id.operands = (loop_id, hint)
+    loop_id = module.add_metadata([*nodes, ir.MetaDataString(module, f"tensorir.loop{id(nodes)}")])
+    loop_id.operands = (loop_id, *nodes)
     return loop_id
 
 
@@ -109,6 +118,8 @@ class GenericLowering:
         # store the final accumulators into `outs` (typed like them) without the epilogue: a
         # chunk's partial result, combined with the other chunks' afterwards
         self.partial = False
+        # combiner -> (accumulator, float32 term) while `_blocked_sums` emits float32 lanes
+        self.narrowed: dict[Operation, tuple] = {}
 
     def _combiners(self) -> set[Operation]:
         """Ops that fold a value into an accumulator and nothing else (acc' = acc + v)."""
@@ -134,6 +145,25 @@ class GenericLowering:
             else:
                 found.append(None)
         return found
+
+    def f32_block_terms(self) -> dict[int, object]:
+        """For each accumulating result, the float32 term of its sum when every accumulating
+        result is a float32 sum widened to float64 with `f32_blocks` (`ops_tensor._wide`):
+        `acc + cast(term)` that may run in float32 blocks. Else empty."""
+        block = self.op.regions[0].block
+        terms = {}
+        for k, comb in enumerate(self.combiner_of()):
+            if is_pointwise(self.maps[self.n_in + k]):
+                continue
+            if comb is None or comb.name != "s.add":
+                return {}
+            acc = block.args[self.n_in + k]
+            term = comb.operands[1] if comb.operands[0] is acc else comb.operands[0]
+            cast = term.owner if isinstance(term, OpResult) else None
+            if cast is None or cast.name != "s.cast" or not cast.attrs.get("f32_blocks"):
+                return {}
+            terms[k] = cast.operands[0]
+        return terms
 
     def sizes(self) -> list[ir.Value]:
         bufs = self.ins + self.outs
@@ -225,11 +255,19 @@ class GenericLowering:
                 else:
                     b.store(v, slots[k])
 
+        terms = self.f32_block_terms()
+        last = sizes[red[-1]] if red else None
+        if isinstance(last, ir.Constant) and last.constant < SUM_LANES:
+            terms = {}  # too short for a single block: all float64
+
         def outer_point():
             for k, s in enumerate(slots):
                 if s is not None:
                     b.store(self.inits[k].load(b, out_index(k)), s)
-            emit_nest(b, red, sizes, ivs, reduce_point, tag, starts, REDUCTION_INTERLEAVE)
+            if terms:
+                self._blocked_sums(b, tag, red, ivs, slots, terms, reduce_point)
+            else:
+                emit_nest(b, red, sizes, ivs, reduce_point, tag, starts, REDUCTION_INTERLEAVE)
             finals = [b.load(s) for s in slots if s is not None]
             if len(self.op.regions) == 2 and not self.partial:  # results from the accumulators
                 finals = self.epilogue(b, ivs, finals)
@@ -237,6 +275,111 @@ class GenericLowering:
                 self.outs[k].store(b, out_index(k), v)
 
         emit_nest(b, par, sizes, ivs, outer_point, tag, starts)
+
+    def _blocked_sums(self, b, tag, red, ivs, slots, terms, reduce_point) -> None:
+        """The reduction dims of float32 sums widened to float64 (`f32_block_terms`), the
+        innermost one in float32 blocks.
+
+        Of the innermost dim's n terms, the first 64 * (n // 64) go in blocks of at most
+        SUM_BLOCK: lane l of SUM_LANES float32 partial sums (from -0.0) adds the block's terms
+        l, l + 64, l + 128, ... in order; the lanes meet in a halving tree (lane i += lane
+        i + h for i < h, h = 32, 16, ..., 1) and the float64 accumulator adds the block's sum.
+        The last n % 64 terms go straight into the float64 accumulator. Each float32 sum is
+        thus a tree of depth at most SUM_BLOCK / 64 + 5 = 21 (each lane's first add is exact),
+        so |error| <= 21 u sum|x| + u |sum| + float64 roundings, u = 2^-24: numpy's pairwise
+        bound for 1024 terms (tests/test_sum_accuracy.py). The order is fixed here, not by the
+        vectorizer (the lane adds do not reassociate), so the result is the same on any CPU and
+        thread count. The lanes are a stack array that an inner loop over l reads and writes;
+        the vectorizer turns that loop into four 16-lane vectors (one iteration) and SROA keeps
+        them in registers."""
+        sizes, starts = self._bounds()
+        r = red[-1]
+        acc_args = self.op.regions[0].block.args[self.n_in :]
+        combiners = self.combiner_of()
+        lanes = {}
+        for k in terms:
+            array = self.fn.alloca(ir.ArrayType(F32, SUM_LANES))
+            array.align = 64
+            lanes[k] = b.bitcast(array, F32.as_pointer())
+
+        def lane_point(j: ir.Value, lane: ir.Value) -> None:
+            ivs[r] = b.add(j, lane, flags=["nsw", "nuw"])
+            accs = []
+            for k, a in enumerate(acc_args):
+                if k in lanes:
+                    accs.append(b.load(b.gep(lanes[k], [lane]), align=4))
+                elif a.uses:  # a side output (pointwise map) that reads its init
+                    idx = [emit_affine(b, e, ivs) for e in self.maps[self.n_in + k].results]
+                    accs.append(self.inits[k].load(b, idx))
+                else:
+                    accs.append(None)
+            self.narrowed = {combiners[k]: (acc_args[k], terms[k]) for k in terms}
+            try:
+                values = self.body(b, ivs, accs)
+            finally:
+                self.narrowed = {}
+            for k, v in enumerate(values):
+                if k in lanes:
+                    b.store(v, b.gep(lanes[k], [lane]), align=4)
+                else:
+                    idx = [emit_affine(b, e, ivs) for e in self.maps[self.n_in + k].results]
+                    self.outs[k].store(b, idx, v)
+
+        def block(j0: ir.Value, main_end: ir.Value) -> None:
+            for array in lanes.values():
+                for q in range(SUM_LANES // 16):
+                    b.store(ir.Constant(_V16, [-0.0] * 16), _vector_at(b, array, q), align=64)
+            end = b.add(j0, ir.Constant(I64, SUM_BLOCK))
+            end = b.select(b.icmp_signed("<", end, main_end), end, main_end)
+            emit_loop(
+                b,
+                end,
+                lambda j: emit_loop(
+                    b,
+                    ir.Constant(I64, SUM_LANES),
+                    lambda lane: lane_point(j, lane),
+                    f"{tag}.lane",
+                    interleave=SUM_LANES // 16,
+                    width=16,
+                ),
+                f"{tag}.group",
+                j0,
+                ir.Constant(I64, SUM_LANES),
+            )
+            for k, array in lanes.items():
+                total = b.fpext(_halving_sum(b, array), F64)
+                b.store(b.fadd(b.load(slots[k]), total), slots[k])
+
+        def innermost() -> None:  # at fixed outer reduction indices
+            lo, hi = starts.get(r, ir.Constant(I64, 0)), sizes[r]
+            static = isinstance(lo, ir.Constant) and isinstance(hi, ir.Constant)
+            if static:  # emit only the loops that run
+                n = max(hi.constant - lo.constant, 0)
+                main_end = ir.Constant(I64, hi.constant - n % SUM_LANES)
+            else:
+                n = b.sub(hi, lo)
+                n = b.select(b.icmp_signed("<", n, ir.Constant(I64, 0)), ir.Constant(I64, 0), n)
+                main_end = b.sub(hi, b.urem(n, ir.Constant(I64, SUM_LANES)))
+            if not static or n >= SUM_BLOCK:
+                emit_loop(
+                    b,
+                    main_end,
+                    lambda j0: block(j0, main_end),
+                    f"{tag}.block",
+                    lo,
+                    ir.Constant(I64, SUM_BLOCK),
+                )
+            elif n >= SUM_LANES:
+                block(lo, main_end)
+
+            def rest(j: ir.Value) -> None:
+                ivs[r] = j
+                reduce_point()
+
+            if not static or n % SUM_LANES:
+                emit_loop(b, hi, rest, f"{tag}.d{r}", main_end, None, REDUCTION_INTERLEAVE)
+
+        emit_nest(b, red[:-1], sizes, ivs, innermost, tag, starts)
 
     def _memory_order(self) -> list[int] | None:
         """A loop order (outer to inner) whose innermost dim walks contiguous memory for the most
@@ -380,5 +523,37 @@ class GenericLowering:
         ctx = Ctx(b, self.fn.module, ivs, self.fn.buffer_of, self.fn.report, self.combiners)
         for inner in block.ops[:-1]:
             args = [values.get(v) for v in inner.operands]
+            if inner in self.narrowed:  # a blocked sum's float32 lane adds the float32 term
+                acc, term = self.narrowed[inner]
+                values[inner.result] = b.fadd(values[acc], values[term])
+                continue
             values[inner.result] = EMIT[inner.name](ctx, args, inner)
         return [values[v] for v in block.ops[-1].operands]
+
+
+_V16 = ir.VectorType(F32, 16)
+
+
+def _vector_at(b: ir.IRBuilder, lanes: ir.Value, q: int) -> ir.Value:
+    """Lanes 16q .. 16q + 15 of a blocked sum's lane array, as one vector."""
+    return b.bitcast(b.gep(lanes, [ir.Constant(I64, 16 * q)]), _V16.as_pointer())
+
+
+def _halving_sum(b: ir.IRBuilder, lanes: ir.Value) -> ir.Value:
+    """The sum of the SUM_LANES float32 lanes at `lanes` as a halving tree: lane i += lane
+    i + h for i < h, h = 32, 16, ..., 1 (whole vectors, then halves of one)."""
+    vecs = [b.load(_vector_at(b, lanes, q), align=64) for q in range(SUM_LANES // 16)]
+    while len(vecs) > 1:
+        half = len(vecs) // 2
+        vecs = [b.fadd(vecs[i], vecs[i + half]) for i in range(half)]
+    v, width = vecs[0], 16
+    while width > 1:
+        width //= 2
+        halves = [
+            b.shuffle_vector(
+                v, v, ir.Constant(ir.VectorType(I32, width), list(range(k, k + width)))
+            )
+            for k in (0, width)
+        ]
+        v = b.fadd(*halves)
+    return b.extract_element(v, ir.Constant(I32, 0))
