@@ -60,6 +60,25 @@ def test_row_blocks_of_any_size(block, monkeypatch):
     np.testing.assert_allclose(f(x, g, b), layernorm(x, g, b), rtol=1e-4, atol=1e-5)
 
 
+def test_row_blocks_fit_the_rows_that_members_touch(monkeypatch):
+    """A block holds as many rows as fit L1 (or, for long rows, a quarter of L2), counting each
+    tensor the members read or write by row once: softmax's input, exponentials and output,
+    12 KiB per 1024-column row plus its max and sum; splat constants count nothing."""
+    seen = []
+    real = rows._rows_per_block
+    monkeypatch.setattr(rows, "_rows_per_block", lambda lows: seen.append(lows) or real(lows))
+    tensorir.jit(softmax).lower(np.ones((64, 1024), np.float32))
+    (lows,) = seen
+    assert rows.row_bytes(lows) == 3 * 4096 + 4 + 8
+    assert real(lows) == rows.L1_BLOCK_BYTES // (3 * 4096 + 12) == 1
+    seen.clear()
+    tensorir.jit(softmax).lower(np.ones((64, 8192), np.float32))
+    assert real(seen[0]) == rows.ROW_BLOCK_BYTES // (3 * 32768 + 12) == 2
+    seen.clear()
+    tensorir.jit(softmax).lower(np.ones((64, 100), np.float32))
+    assert real(seen[0]) == rows.L1_BLOCK_BYTES // (3 * 400 + 12)
+
+
 def test_row_groups_on_the_thread_pool(monkeypatch):
     """A large group is outlined and split by blocks of rows; 1 and 2 threads agree exactly."""
     monkeypatch.setattr(parallel, "MIN_WORK", 0)
