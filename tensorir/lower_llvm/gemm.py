@@ -1,14 +1,15 @@
-"""Matmul-shaped generics (`blas.match`) as packed panels through the generated micro-kernel.
+"""Matmul-shaped generics (`blas.match`) through the generated micro-kernel (`microkernel.py`).
 
 The loops are Goto's and BLIS's: for each block of NC columns and KC reductions, the KC x NC
 block of B is packed into NR-column panels (it stays in L3 and each panel in L1); for each
-block of MC rows, the MC x KC block of A into MR-row panels (L2); then every MR x NR tile of C
-is one call of the micro-kernel (`microkernel.py`). Packing reads each factor through its
-indexing map, so transposed and strided inputs cost nothing extra, and a factor fusion computed
-in the body (relu'(h) * g of a backward pass) is computed while packing, once per element.
-Panels are padded with zeros: tiles on the edge of C go through a small tile buffer instead of
-the kernel having edge cases. The epilogue (bias, activation, scale) runs on each tile right
-after its last k block is stored, while the tile is in L1: there is no second pass over C.
+block of MC rows of A, every MR x NR tile of C is one call of the micro-kernel. The kernel reads
+A where it lies when A is an input with a unit stride along k or m (a transposed operand costs
+nothing); otherwise (a factor fusion computes in the body, such as relu'(h) * g of a backward
+pass, run-time strides, or rows 4 KiB apart) the block of A is first computed into a row-major
+buffer with a padded leading dimension, once per element. B's packing reads B through its
+indexing map, computing a fused B the same way. The epilogue (bias, activation, scale, an SGD
+update) runs on each tile right after its last k block is stored, while the tile is in L1:
+there is no second pass over C.
 
 Large products split their MR-row panels across the thread pool (`parallel.py`): each chunk
 packs its own copy of B, which costs K x N reads against the chunk's M/threads x N x K FMAs.
@@ -18,21 +19,29 @@ from __future__ import annotations
 
 from llvmlite import ir
 
-from .blas import _bare_dims, _Matrix, _Role, emit_factor, match
+from .blas import _bare_dims, _Matrix, _Role, cone, emit_factor, match
 from .blas import gemm as numpy_gemm
 from .loops import PTR, GenericLowering, emit_loop, emit_nest
 from .microkernel import Shape, micro_kernel, shape_for
 from .parallel import MIN_WORK, Region, dispatch, operand_buffers, runtime_values
 from .scalar import I32, I64, declare
 
-KC = 256  # reductions per packed block: a KC x NR panel of B is 32 KiB, L1's size
-MC_PANELS = 12  # MR-row panels per packed block of A: 144 x 256 float32, 144 KiB of L2
+# reductions per block: each k block reads and writes C once more, so a long block spares
+# memory traffic for a large C (1024^3 on one Zen 4 thread, numpy / tensorir: KC 128 0.94-0.98x,
+# 256 1.01-1.05x, 512 1.04-1.05x; float64 1024x1000x1024 0.93-0.94x, 0.96-0.97x, 0.97-1.01x);
+# its NR-column panel of B (64 KiB of float32) then streams from L2, which keeps up
+KC = 512
+MC_PANELS = 12  # MR-row panels per block of A: 144 x 528 float32, 300 KiB of L2
 NC = 2048  # columns per packed block of B: 2 MiB of float32, in L3
-# A read in place with rows a multiple of this apart is packed instead: its MR rows share L1
-# sets. One Zen 4 thread, numpy / tensorir (benchmarks/matmul.py): 784x256 @ 256x256 in place
-# 1.08-1.09x, packed 0.98-1.00x; 256x784 @ 784x256 1.06-1.08x vs 0.97-0.99x; 1024^3 (rows 4 KiB
-# apart) 0.95-0.98x vs 0.98-1.00x
+# A whose rows are a multiple of this apart is copied instead of read in place: its MR rows
+# would share L1 sets. One Zen 4 thread, numpy / tensorir (benchmarks/matmul.py): 784x256 @
+# 256x256 in place 1.08-1.09x, from MR-row packed panels 0.98-1.00x; 256x784 @ 784x256 1.06-1.08x
+# vs 0.97-0.99x; but 1024^3 (rows 4 KiB apart) 0.95-0.98x vs 0.98-1.00x
 ALIASING_BYTES = 4096
+# elements per row of the block A is copied into when it cannot be read in place (a fused
+# producer, run-time strides, rows ALIASING_BYTES apart): KC plus a line, so its rows do not
+# share L1 sets either
+A_STRIDE = KC + 16
 
 
 def _const(v: int) -> ir.Constant:
@@ -49,13 +58,14 @@ def _blocks(n: int, size: int) -> ir.Constant:
 
 def blas_preferred(g: GenericLowering) -> bool:
     """Whether numpy's gemm (`blas.py`) beats the micro-kernel for this generic, as measured on
-    one Zen 4 thread (benchmarks/matmul.py, numpy / tensorir, float32 unless said): products
-    below 2^21 FMAs (64^3: gemm 0.86x, kernel 0.81x; from 128^3 the kernel leads, 1.08x vs
-    0.97x); fewer than 16 columns (256x256 @ 256x10: 0.95x vs 0.85-0.90x; 16 columns: 0.95x vs
-    1.24x) or 32 reductions (256x10 @ 10x256: 0.93x vs 0.71x: each tile's call and store are
-    spread over few FMAs); and products of 2^27 FMAs or more whose A must be packed (1024^3:
-    1.00x vs 0.97x, float64 0.98-1.00x vs 0.92-0.96x). Elsewhere the kernel wins: 256x784 @
-    784x256 1.06-1.08x vs 0.99-1.01x, 256^3 float64 1.07x vs 0.99x.
+    one Zen 4 thread (benchmarks/matmul.py, numpy / tensorir, float32): products below 2^21
+    FMAs (64^3: gemm 0.86x, kernel 0.81x; from 128^3 the kernel leads, 1.08x vs 0.97x); fewer
+    than 16 columns (256x256 @ 256x10: 0.95x vs 0.85-0.90x; 16 columns: 0.95x vs 1.24x) or 32
+    reductions (256x10 @ 10x256: 0.93x vs 0.71x, each tile's call and store spread over few
+    FMAs; inside the SGD step of benchmarks/sgd_step.py this product cost 0.3 ms more through
+    the kernel than through gemm, which we could not reproduce outside it). Elsewhere the
+    kernel wins or ties: 256x784 @ 784x256 1.06-1.08x vs 0.99-1.01x, 1024^3 1.04-1.05x vs
+    0.99-1.00x, float64 256^3 1.07x vs 0.99x, float64 1024x1000x1024 0.97-1.01x vs 1.00x.
 
     >>> import numpy as np, tensorir
     >>> text = tensorir.jit(lambda x, y: x @ y).lower(np.ones((256, 300)), np.ones((300, 256)))
@@ -67,11 +77,7 @@ def blas_preferred(g: GenericLowering) -> bool:
     if role is None or numpy_gemm() is None or not all(isinstance(s, ir.Constant) for s in sizes):
         return False
     m, n, k = (sizes[d].constant for d in (role.m, role.n, role.k))
-    if m * n * k < 1 << 21 or n < 16 or k < 32:
-        return True
-    shape = shape_for(g.outs[0].dtype, n)
-    tiles = _Tiles(g, role, [s.constant for s in sizes], 0, shape)
-    return m * n * k >= 1 << 27 and tiles.direct_a() is None
+    return m * n * k < 1 << 21 or n < 16 or k < 32
 
 
 def try_lower(g: GenericLowering, fn, tag: str, threads: bool) -> bool:
@@ -128,14 +134,10 @@ class _Tiles:
         alloc = declare(module, "aligned_alloc", PTR, [I64, I64])
         item = self.dtype.itemsize
         direct = self.direct_a()
-        ap = (
-            None
-            if direct
-            else b.call(alloc, [_const(64), _const(MC_PANELS * s.mr * kc_max * item)])
-        )
-        bp = b.call(alloc, [_const(64), _const(nc_max * kc_max * item)])
-        layout = direct[0] if direct else "packed"
         mc = MC_PANELS * s.mr
+        ap = None if direct else b.call(alloc, [_const(64), _const(mc * A_STRIDE * item)])
+        bp = b.call(alloc, [_const(64), _const(nc_max * kc_max * item)])
+        layout = direct[0] if direct else "rows"
 
         def column_block(jb: ir.Value) -> None:
             j0 = b.mul(jb, _const(NC))
@@ -150,9 +152,7 @@ class _Tiles:
                     i0 = b.add(row_lo, b.mul(ib, _const(mc)))
                     rows = _min(b, _const(mc), b.sub(row_hi, i0))
                     if not direct:
-                        self.pack(
-                            b, ap, self.role.a, self.role.m, i0, rows, s.mr, k0, kc, f"{tag}.packa"
-                        )
+                        self.copy_a(b, ap, i0, rows, k0, kc, f"{tag}.packa")
 
                     def column_panel(jp: ir.Value) -> None:
                         def row_panel(ip: ir.Value) -> None:
@@ -162,13 +162,12 @@ class _Tiles:
                                 self.ivs[self.role.m], self.ivs[self.role.k] = i, k0
                                 a_panel = direct[1].address(b, self.ivs)
                             else:
-                                a_panel = b.gep(
-                                    ap, [b.mul(ip, b.mul(kc, _const(s.mr)))], source_etype=self.elem
-                                )
+                                at = b.mul(ip, _const(s.mr * A_STRIDE))
+                                a_panel = b.gep(ap, [at], source_etype=self.elem)
                             b_panel = b.gep(
                                 bp, [b.mul(jp, b.mul(kc, _const(s.nr)))], source_etype=self.elem
                             )
-                            lda = _const(direct[2] if direct else 0)
+                            lda = _const(direct[2] if direct else A_STRIDE)
                             self.tile(b, layout, (a_panel, b_panel, kc, k0, lda), i, j)
 
                         emit_loop(
@@ -202,11 +201,30 @@ class _Tiles:
             if buf is not None:
                 b.call(free, [buf])
 
+    def copy_a(self, b, dst, i0, rows, k0, kc, tag) -> None:
+        """dst[r][k] = A at (i0 + r, k0 + k): a row-major block, A_STRIDE elements per row, the
+        loop order following the memory of what A is computed from."""
+        ivs, role = self.ivs, self.role
+
+        def element(r: ir.Value, k: ir.Value) -> None:
+            ivs[role.m], ivs[role.k] = b.add(i0, r), b.add(k0, k)
+            v = emit_factor(self.g, b, role.a, ivs)
+            at = b.add(b.mul(r, _const(A_STRIDE)), k)
+            b.store(v, b.gep(dst, [at], source_etype=self.elem))
+
+        k_inner = self._k_inner(role.a, role.m)
+        outer, inner = (rows, kc) if k_inner else (kc, rows)
+
+        def line(o: ir.Value) -> None:
+            emit_loop(b, inner, lambda q: element(o, q) if k_inner else element(q, o), f"{tag}.in")
+
+        emit_loop(b, outer, line, f"{tag}.p")
+
     def pack(self, b, dst, value, dim, start, count, width, k0, kc, tag) -> None:
         """dst[p][k][w] = value at (dim = start + p*width + w, k = k0 + k) for the panels of
-        `width` covering `count` indices from `start`; zero past the end. The inner loop walks
-        whichever of the two dims the factor's memory is contiguous along, and whole panels
-        carry no bounds check, so the copy vectorizes."""
+        `width` covering `count` indices from `start` (B's NR-column panels); zero past the end.
+        The inner loop walks whichever of the two dims the factor's memory is contiguous along,
+        and whole panels carry no bounds check, so the copy vectorizes."""
         ivs, k_dim = self.ivs, self.role.k
         zero = ir.Constant(self.elem, 0.0)
         last = b.add(start, b.sub(count, _const(1)))
@@ -266,19 +284,29 @@ class _Tiles:
         return None if strides is None else (matrix, strides)
 
     def _k_inner(self, value, dim: int) -> bool:
-        """Whether the factor `value` is read with a smaller stride along k than along `dim`
-        (unknown strides: A, which runs along k in row-major memory, says yes)."""
-        found = self._input(value, dim)
-        if found is None:
-            return dim == self.role.m
-        return abs(found[1][1]) < abs(found[1][0])
+        """Whether the inputs factor `value` is computed from are laid out more along k than
+        along `dim` (each input with compile-time strides votes; without any: A says yes, as
+        in row-major memory)."""
+        g = self.g
+        block = g.op.regions[0].block
+        ops, _ = cone(g.op, value)
+        votes = 0
+        for k, arg in enumerate(block.args[: g.n_in]):
+            if arg is not value and not any(arg in o.operands for o in ops):
+                continue
+            dims = _bare_dims(g.maps[k])
+            strides = None if dims is None else _Matrix(g.ins[k], dims).strides([dim, self.role.k])
+            # a broadcast input (stride 0 along one of them) says nothing about its memory
+            if strides is not None and 0 not in strides and abs(strides[0]) != abs(strides[1]):
+                votes += 1 if abs(strides[1]) < abs(strides[0]) else -1
+        return votes > 0 if votes else dim == self.role.m
 
     def direct_a(self) -> tuple[str, _Matrix, int] | None:
         """(micro-kernel layout, matrix, leading dimension) when the kernel can read A in place:
-        an input with unit stride along k or m. Packing A costs about as much as N/8 of its
-        FMAs (a strided scalar copy), the most of any overhead for narrow products; the kernel's
-        MR rows of A are MR streams that the L2 serves as well as one packed panel, unless
-        rows ALIASING_BYTES apart all fall in the same L1 sets."""
+        an input with unit stride along k or m. Copying A is a pass over it per column block,
+        the largest overhead of a narrow product; the kernel's MR rows of A are MR streams that
+        the L2 serves as well as a packed panel, unless rows ALIASING_BYTES apart all fall in
+        the same L1 sets."""
         found = self._input(self.role.a, self.role.m)
         if found is None or min(found[1]) < 0:
             return None

@@ -1,12 +1,14 @@
 """The register-blocked matmul micro-kernel, generated in LLVM IR for the host's vector width.
 
-`C[MR x NR] (+)= Ap[MR x kc] @ Bp[kc x NR]` over packed panels: `Ap` holds MR values per k (one
-column of an MR-row panel of A), `Bp` NR values per k (one row of an NR-column panel of B), both
-64-byte aligned and padded with zeros, so the kernel has no edge cases. The MR x NR accumulators
-are MR * NR/lanes vector registers that live across the whole k loop; each k step loads NR/lanes
-vectors of B, broadcasts MR values of A and issues MR * NR/lanes independent FMAs, enough of them
-to hide the FMA latency on every port (12 x 32 float32 on AVX-512: 24 of the 32 zmm registers).
-The k loop is unrolled `UNROLL` times by hand, since the pipeline turns LLVM's unroller off.
+`C[rows x NR] (+)= A[rows x kc] @ Bp[kc x NR]`: `Bp` is a packed panel of B (NR values per k,
+64-byte aligned, zero-padded past the last column), A is read where it lies, MR rows of a
+row-major or column-major matrix. The MR x NR accumulators are MR * NR/lanes vector registers
+that live across the whole k loop; each k step loads NR/lanes vectors of B, broadcasts MR values
+of A and issues MR * NR/lanes independent FMAs, enough to hide the FMA latency (12 x 32 float32
+on AVX-512: 24 of the 32 zmm registers; 57.5 of the 58.5 GFMA/s one Zen 4 core peaks at, fed
+from L1/L2). The k loop is unrolled `UNROLL` times by hand, since the pipeline turns LLVM's
+unroller off. Columns past C's edge are masked off at the store; the last rows of an M that MR
+does not divide get a kernel made for that many rows.
 """
 
 from __future__ import annotations
@@ -65,14 +67,14 @@ def _float(dtype: T.DType) -> ir.Type:
 
 
 def micro_kernel(
-    module: ir.Module, dtype: T.DType, s: Shape, rows: int | None = None, a_layout: str = "packed"
+    module: ir.Module, dtype: T.DType, s: Shape, rows: int | None = None, a_layout: str = "rows"
 ) -> ir.Function:
     """`void name(i64 kc, ptr A, ptr Bp, ptr C, i64 ldc, i32 accumulate, i64 cols, i64 lda)`,
     defined once per module: C (row stride `ldc` elements) = or += A @ Bp, in the first `rows`
     rows (all MR by default; the last panel of an M that MR does not divide) and the first
-    `cols` columns (masked stores, so a narrow C costs no copy). A is a packed panel, or with
-    `a_layout` "rows" / "cols" the matrix itself, read in place: row-major (k contiguous) or
-    column-major (m contiguous) with leading dimension `lda` elements."""
+    `cols` columns (masked stores, so a narrow C costs no copy). A is read in place, row-major
+    (`a_layout` "rows": k contiguous) or column-major ("cols": m contiguous), with leading
+    dimension `lda` elements: a matrix of the program, or the block `gemm.py` copied it into."""
     rows = s.mr if rows is None else rows
     name = f"tensorir.ukernel.{dtype.mlir}.{rows}of{s.mr}x{s.nr}.{a_layout}"
     if name in module.globals:
@@ -95,7 +97,6 @@ def micro_kernel(
     n_acc = rows * s.vectors
     # element (r, k) of A lives at r * row_step + k * k_step
     row_step, k_step = {
-        "packed": (ir.Constant(I64, 1), ir.Constant(I64, s.mr)),
         "rows": (lda, ir.Constant(I64, 1)),
         "cols": (ir.Constant(I64, 1), lda),
     }[a_layout]
