@@ -11,8 +11,10 @@ indexing map, computing a fused B the same way. The epilogue (bias, activation, 
 update) runs on each tile right after its last k block is stored, while the tile is in L1:
 there is no second pass over C.
 
-Large products split their MR-row panels across the thread pool (`parallel.py`): each chunk
-packs its own copy of B, which costs K x N reads against the chunk's M/threads x N x K FMAs.
+Large products split across the thread pool (`parallel.py`): into chunks of NR-column panels
+when A is read in place (each chunk packs its own part of B, nothing is done twice), else into
+chunks of MR-row panels (each chunk copies its rows of A and packs all of B: K x N reads against
+the chunk's M/threads x N x K FMAs).
 """
 
 from __future__ import annotations
@@ -94,29 +96,36 @@ def try_lower(g: GenericLowering, fn, tag: str, threads: bool) -> bool:
     if 0 in size or strides is None or strides[1] != 1:
         return False
     s = shape_for(g.outs[0].dtype, size[role.n])
-    m = size[role.m]
-    panels = -(-m // s.mr)
-    work = 2 * m * size[role.n] * size[role.k]
-    if not threads or panels < 2 or work < MIN_WORK:
-        _Tiles(g, role, size, strides[0], s).emit(fn.b, tag, _const(0), _const(m))
+    m, n = size[role.m], size[role.n]
+    tiles = _Tiles(g, role, size, strides[0], s)
+    everything = ((_const(0), _const(m)), (_const(0), _const(n)))
+    # chunks of columns when A is read in place: each chunk packs only its own panels of B and
+    # nothing is done twice; else chunks of rows, each copying its own rows of A and packing
+    # all of B
+    by_columns = tiles.direct_a() is not None and n > s.nr
+    width, extent = (s.nr, n) if by_columns else (s.mr, m)
+    panels = -(-extent // width)
+    if not threads or panels < 2 or 2 * m * n * size[role.k] < MIN_WORK:
+        tiles.emit(fn.b, tag, *everything)
         return True
     bufs = operand_buffers(g, fn)
     captured = runtime_values(list(bufs.values()))
     region = Region(fn, f"{fn.fn.name}.{tag}.gemm", captured)
     region.buffers = {v: region.local(buf) for v, buf in bufs.items()}
-    inner = region.lowering(g.op)
     rb = region.b
-    lo = rb.mul(region.lo, _const(s.mr))
-    hi = _min(rb, rb.mul(region.hi, _const(s.mr)), _const(m))
-    _Tiles(inner, role, size, strides[0], s).emit(rb, tag, lo, hi)
+    lo = rb.mul(region.lo, _const(width))
+    hi = _min(rb, rb.mul(region.hi, _const(width)), _const(extent))
+    rows, cols = everything
+    rows, cols = (rows, (lo, hi)) if by_columns else ((lo, hi), cols)
+    _Tiles(region.lowering(g.op), role, size, strides[0], s).emit(rb, tag, rows, cols)
     region.finish()
-    per_panel = _const(s.mr * size[role.n] * size[role.k])
+    per_panel = _const(width * (m * n // extent) * size[role.k])
     dispatch(fn, region, captured, _const(panels), per_panel, 1, 1)
     return True
 
 
 class _Tiles:
-    """The packing loops and micro-kernel calls of one generic over a range of its rows."""
+    """The packing loops and micro-kernel calls of one generic over a block of its output."""
 
     def __init__(self, g: GenericLowering, role: _Role, size: list[int], ldc: int, s: Shape):
         self.g, self.role, self.size, self.ldc, self.s = g, role, size, ldc, s
@@ -126,9 +135,11 @@ class _Tiles:
         self.ivs: list = [_const(0)] * len(size)
         self.M, self.N, self.K = (size[d] for d in (role.m, role.n, role.k))
 
-    def emit(self, b: ir.IRBuilder, tag: str, row_lo: ir.Value, row_hi: ir.Value) -> None:
-        """C[row_lo:row_hi, :] for every batch index; row_lo is a multiple of MR."""
+    def emit(self, b: ir.IRBuilder, tag: str, rows, columns) -> None:
+        """C[row_lo:row_hi, col_lo:col_hi] for every batch index, given `rows` and `columns` as
+        (lo, hi) pairs; row_lo is a multiple of MR, col_lo of NR."""
         s, module = self.s, self.g.fn.module
+        (row_lo, row_hi), (col_lo, col_hi) = rows, columns
         kc_max = min(KC, self.K)
         nc_max = -(-min(NC, self.N) // s.nr) * s.nr
         alloc = declare(module, "aligned_alloc", PTR, [I64, I64])
@@ -140,8 +151,8 @@ class _Tiles:
         layout = direct[0] if direct else "rows"
 
         def column_block(jb: ir.Value) -> None:
-            j0 = b.mul(jb, _const(NC))
-            nc = _min(b, _const(NC), b.sub(_const(self.N), j0))
+            j0 = b.add(col_lo, b.mul(jb, _const(NC)))
+            nc = _min(b, _const(NC), b.sub(col_hi, j0))
 
             def k_block(kb: ir.Value) -> None:
                 k0 = b.mul(kb, _const(KC))
@@ -192,7 +203,8 @@ class _Tiles:
             emit_loop(b, _blocks(self.K, KC), k_block, f"{tag}.pc")
 
         def batch_point() -> None:
-            emit_loop(b, _blocks(self.N, NC), column_block, f"{tag}.jc")
+            span = b.sub(col_hi, col_lo)
+            emit_loop(b, b.udiv(b.add(span, _const(NC - 1)), _const(NC)), column_block, f"{tag}.jc")
 
         sizes = [_const(x) for x in self.size]
         emit_nest(b, self.role.batch, sizes, self.ivs, batch_point, f"{tag}.batch")
