@@ -88,6 +88,18 @@ def test_auto_picks_blas_for_small_products_and_the_kernel_for_others():
         assert not uses_kernel(auto, small, small)
 
 
+def test_choices_are_logged(caplog):
+    x, y = data(np.float32, (1024, 300), (300, 10))
+    with caplog.at_level("DEBUG", logger="tensorir.matmul"):
+        tensorir.jit(lambda x, y: x @ y).lower(x, y)
+        jit(lambda x, y: x.T @ y).lower(y, y)
+    text = caplog.text
+    if blas.gemm() is not None:
+        assert "1024x300x10: gemm, fewer than 16 columns" in text
+    s = microkernel.shape_for(tensorir.ir.types.f32, 10)
+    assert f"10x300x10 f32: {s.mr}x{s.nr} tiles, A read in place (cols-major)" in text
+
+
 def test_blocks_of_every_loop():
     # more rows than one packed block of A, more columns than one of B, k over several blocks
     m = gemm.MC_PANELS * MR + 5

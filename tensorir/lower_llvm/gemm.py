@@ -19,6 +19,8 @@ the chunk's M/threads x N x K FMAs).
 
 from __future__ import annotations
 
+import logging
+
 from llvmlite import ir
 
 from .blas import _bare_dims, _Matrix, _Role, cone, emit_factor, match
@@ -27,6 +29,8 @@ from .loops import PTR, GenericLowering, emit_loop, emit_nest
 from .microkernel import Shape, micro_kernel, shape_for
 from .parallel import MIN_WORK, Region, dispatch, operand_buffers, runtime_values
 from .scalar import I32, I64, declare
+
+log = logging.getLogger("tensorir.matmul")  # TENSORIR_LOG=matmul prints the choices
 
 # reductions per block: each k block reads and writes C once more, so a long block spares
 # memory traffic for a large C (1024^3 on one Zen 4 thread, numpy / tensorir: KC 128 0.94-0.98x,
@@ -79,7 +83,17 @@ def blas_preferred(g: GenericLowering) -> bool:
     if role is None or numpy_gemm() is None or not all(isinstance(s, ir.Constant) for s in sizes):
         return False
     m, n, k = (sizes[d].constant for d in (role.m, role.n, role.k))
-    return m * n * k < 1 << 21 or n < 16 or k < 32
+    reasons = [
+        why
+        for small, why in (
+            (m * n * k < 1 << 21, "fewer than 2^21 multiply-adds"),
+            (n < 16, "fewer than 16 columns"),
+            (k < 32, "fewer than 32 reductions"),
+        )
+        if small
+    ]
+    log.debug("%dx%dx%d: %s", m, k, n, f"gemm, {reasons[0]}" if reasons else "micro-kernel")
+    return bool(reasons)
 
 
 def try_lower(g: GenericLowering, fn, tag: str, threads: bool) -> bool:
@@ -98,11 +112,22 @@ def try_lower(g: GenericLowering, fn, tag: str, threads: bool) -> bool:
     s = shape_for(g.outs[0].dtype, size[role.n])
     m, n = size[role.m], size[role.n]
     tiles = _Tiles(g, role, size, strides[0], s)
+    direct = tiles.direct_a()
+    log.debug(
+        "%dx%dx%d %s: %dx%d tiles, A %s",
+        m,
+        size[role.k],
+        n,
+        g.outs[0].dtype.mlir,
+        s.mr,
+        s.nr,
+        f"read in place ({direct[0]}-major)" if direct else "computed into blocks",
+    )
     everything = ((_const(0), _const(m)), (_const(0), _const(n)))
     # chunks of columns when A is read in place: each chunk packs only its own panels of B and
     # nothing is done twice; else chunks of rows, each copying its own rows of A and packing
     # all of B
-    by_columns = tiles.direct_a() is not None and n > s.nr
+    by_columns = direct is not None and n > s.nr
     width, extent = (s.nr, n) if by_columns else (s.mr, m)
     panels = -(-extent // width)
     if not threads or panels < 2 or 2 * m * n * size[role.k] < MIN_WORK:
