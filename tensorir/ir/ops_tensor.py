@@ -556,8 +556,8 @@ def _wide(d: T.DType) -> T.DType:
     numpy's (pairwise) error. Products keep their dtype, as numpy's do: a float16 product that
     overflows on the way is inf (or NaN times 0) in numpy, and must be here too. A float32
     term's widening says `f32_blocks`: the sum owes float32 accuracy only, so the CPU adds it
-    in float32 blocks of bounded length and the block sums in float64 (`lower_llvm/loops.py`):
-    twice the vector width, and an error within 22 u sum|x| where numpy's pairwise bound is 16 u
+    in float32 blocks of bounded length and the block sums in float64 (`lower_llvm/loops.py`),
+    converting no term, with an error within 22 u sum|x| where numpy's pairwise bound is 16 u
     to 33 u sum|x| (u = 2^-24; tests/test_sum_accuracy.py)."""
     return T.f64 if d in (T.f16, T.f32) else d
 
