@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench plots lint size clean
+.PHONY: demo test bench bench-peers plots lint size clean
 
 $(STAMP): pyproject.toml
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -22,6 +22,15 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/kernels.py
+
+# Optional peers, never test dependencies: JAX from PyPI, PyTorch's CPU-only build (no CUDA)
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+bench-peers: $(STAMP)
+	$(PY) -m pip install -q "jax[cpu]"
+	$(PY) -m pip install -q torch --index-url $(TORCH_INDEX)
+	$(PY) benchmarks/kernels.py
+	$(PY) benchmarks/sgd_step.py --threads 1
+	$(PY) benchmarks/sgd_step.py --threads $$($(PY) -c "import os; print(len(os.sched_getaffinity(0)))")
 
 plots: $(STAMP)
 	$(PY) -m pip install -q -e ".[plots]"
