@@ -22,6 +22,7 @@ test: $(STAMP)
 bench: $(STAMP)
 	$(PY) benchmarks/run.py
 	$(PY) benchmarks/kernels.py
+	$(PY) benchmarks/matmul.py
 
 # Optional peers, never test dependencies: JAX from PyPI, PyTorch's CPU-only build (no CUDA)
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
