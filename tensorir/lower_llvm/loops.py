@@ -15,16 +15,14 @@ from llvmlite import ir
 from ..ir import affine as A
 from ..ir.core import Operation, OpResult
 from ..ir.ops_tensor import is_pointwise, loop_bounds
+from ..passes.fusion import EXPENSIVE
 from .buffers import Buffer, contiguous, emit_affine
 from .scalar import EMIT, I32, I64, Ctx, declare, ll_type
 
 PTR = ir.PointerType()
 REDUCTION_INTERLEAVE = 4  # vector accumulators of an innermost reduction loop
 JAM = 8  # rows of an outer reduction added per pass over its scratch accumulators
-SUM_LANES = 64  # float32 partial sums of a blocked float32 sum
-# ... held in 8-lane vectors: Zen 4 runs a 512-bit op as two 256-bit halves anyway, and 8 ymm
-# accumulators streamed a memory-bound sum (4096x4096 rows) 5-10% faster than 4 zmm ones
-SUM_VECTOR = 8
+SUM_LANES = 64  # float32 partial sums of a blocked float32 sum, in vectors of 8 or 16 lanes
 SUM_BLOCK = 1024  # terms per float32 block of a blocked sum, a multiple of SUM_LANES
 F32, F64 = ir.FloatType(), ir.DoubleType()
 
@@ -168,6 +166,14 @@ class GenericLowering:
             terms[k] = cast.operands[0]
         return terms
 
+    def sum_vector(self) -> int:
+        """Lanes per vector of a blocked sum: 16 when the body computes an expensive function
+        (exp, a division), since the loop is then compute-bound and 512-bit ops halve its
+        instructions (softmax's exp-and-sum: 0.93 vs 1.05-1.07 ms), else 8: memory-bound
+        loops streamed 5-10% faster with 256-bit ones on Zen 4, which splits a 512-bit op in
+        halves anyway (4096x4096 row sums; layernorm's means 3-5%). Same order either way."""
+        return 16 if any(op.name in EXPENSIVE for op in self.op.regions[0].block.ops) else 8
+
     def sizes(self) -> list[ir.Value]:
         bufs = self.ins + self.outs
         return [bufs[k].shape[pos] for k, pos in loop_bounds(self.op)]
@@ -293,9 +299,11 @@ class GenericLowering:
         bound for 1024 terms (tests/test_sum_accuracy.py). The order is fixed here, not by the
         vectorizer (the lane adds do not reassociate), so the result is the same on any CPU and
         thread count. The lanes are a stack array that an inner loop over l reads and writes;
-        the vectorizer turns that loop into one iteration over SUM_VECTOR-lane vectors and SROA
-        keeps them in registers."""
+        the vectorizer turns that loop into one iteration over vectors of `sum_vector()` lanes
+        and SROA keeps them in registers."""
         sizes, starts = self._bounds()
+        width = self.sum_vector()
+        vec = ir.VectorType(F32, width)
         r = red[-1]
         acc_args = self.op.regions[0].block.args[self.n_in :]
         combiners = self.combiner_of()
@@ -330,9 +338,9 @@ class GenericLowering:
 
         def block(j0: ir.Value, main_end: ir.Value) -> None:
             for array in lanes.values():
-                for q in range(SUM_LANES // SUM_VECTOR):
-                    zeros = ir.Constant(_VEC, [-0.0] * SUM_VECTOR)
-                    b.store(zeros, _vector_at(b, array, q), align=4 * SUM_VECTOR)
+                for q in range(SUM_LANES // width):
+                    zeros = ir.Constant(vec, [-0.0] * width)
+                    b.store(zeros, _vector_at(b, array, q, width), align=4 * width)
             end = b.add(j0, ir.Constant(I64, SUM_BLOCK))
             end = b.select(b.icmp_signed("<", end, main_end), end, main_end)
             emit_loop(
@@ -343,15 +351,15 @@ class GenericLowering:
                     ir.Constant(I64, SUM_LANES),
                     lambda lane: lane_point(j, lane),
                     f"{tag}.lane",
-                    interleave=SUM_LANES // SUM_VECTOR,
-                    width=SUM_VECTOR,
+                    interleave=SUM_LANES // width,
+                    width=width,
                 ),
                 f"{tag}.group",
                 j0,
                 ir.Constant(I64, SUM_LANES),
             )
             for k, array in lanes.items():
-                total = b.fpext(_halving_sum(b, array), F64)
+                total = b.fpext(_halving_sum(b, array, width), F64)
                 b.store(b.fadd(b.load(slots[k]), total), slots[k])
 
         def innermost() -> None:  # at fixed outer reduction indices
@@ -535,25 +543,22 @@ class GenericLowering:
         return [values[v] for v in block.ops[-1].operands]
 
 
-_VEC = ir.VectorType(F32, SUM_VECTOR)
+def _vector_at(b: ir.IRBuilder, lanes: ir.Value, q: int, width: int) -> ir.Value:
+    """The q-th `width` lanes of a blocked sum's lane array, as one vector."""
+    vec = ir.VectorType(F32, width)
+    return b.bitcast(b.gep(lanes, [ir.Constant(I64, width * q)]), vec.as_pointer())
 
 
-def _vector_at(b: ir.IRBuilder, lanes: ir.Value, q: int) -> ir.Value:
-    """The q-th SUM_VECTOR lanes of a blocked sum's lane array, as one vector."""
-    return b.bitcast(b.gep(lanes, [ir.Constant(I64, SUM_VECTOR * q)]), _VEC.as_pointer())
-
-
-def _halving_sum(b: ir.IRBuilder, lanes: ir.Value) -> ir.Value:
-    """The sum of the SUM_LANES float32 lanes at `lanes` as a halving tree: lane i += lane
-    i + h for i < h, h = 32, 16, ..., 1 (whole vectors, then halves of one)."""
+def _halving_sum(b: ir.IRBuilder, lanes: ir.Value, width: int) -> ir.Value:
+    """The sum of the SUM_LANES float32 lanes at `lanes` (vectors of `width`) as a halving
+    tree: lane i += lane i + h for i < h, h = 32, 16, ..., 1 (whole vectors, then halves)."""
     vecs = [
-        b.load(_vector_at(b, lanes, q), align=4 * SUM_VECTOR)
-        for q in range(SUM_LANES // SUM_VECTOR)
+        b.load(_vector_at(b, lanes, q, width), align=4 * width) for q in range(SUM_LANES // width)
     ]
     while len(vecs) > 1:
         half = len(vecs) // 2
         vecs = [b.fadd(vecs[i], vecs[i + half]) for i in range(half)]
-    v, width = vecs[0], SUM_VECTOR
+    v = vecs[0]
     while width > 1:
         width //= 2
         halves = [
