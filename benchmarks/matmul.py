@@ -1,9 +1,11 @@
 """Matmuls on the CPU: numpy (its bundled OpenBLAS) against tensorir with each matmul lowering
 (`jit(matmul=...)`: "blas" calls the same OpenBLAS per row block, "kernel" packs panels for the
-generated micro-kernel, "auto" picks per shape), on 1 thread and on every core. Prints a
-markdown table of numpy time / tensorir time, and GFMA/s of the micro-kernel.
+generated micro-kernel, "auto" picks per shape), and JAX (`jax.jit`), PyTorch eager and
+`torch.compile` where installed (`make bench-peers`), on 1 thread and on every core. Prints a
+markdown table of numpy time / each one's time, and GFMA/s of the micro-kernel.
 
-Each thread count runs in its own process, since OpenBLAS reads OPENBLAS_NUM_THREADS at import:
+Each thread count runs in its own process, since OpenBLAS and XLA read their thread counts at
+start; the one-thread process is also pinned to one CPU (XLA_FLAGS alone leaves XLA on two):
     python benchmarks/matmul.py            # 1 thread and all threads
     python benchmarks/matmul.py --threads 1
 """
@@ -36,10 +38,62 @@ WORKLOADS = [
     ("matmul 1024³ f32", (1024, 1024, 1024), "float32", False),
     ("matmul 1024³ f64", (1024, 1024, 1024), "float64", False),
     ("SGD forward x@W1, 256×784 @ 784×256", (256, 784, 256), "float32", False),
-    ("SGD x@W1 … @W2, 256×256 @ 256×10", (256, 256, 10), "float32", False),
+    ("SGD h@W2, 256×256 @ 256×10", (256, 256, 10), "float32", False),
     ("relu(x@W+b) 4096×1024×1024 f32", (4096, 1024, 1024), "float32", True),
 ]
 CHOICES = ("blas", "kernel", "auto")
+
+
+def peers(threads: int) -> dict:
+    """name -> maker(numpy function) of a callable on numpy arrays, for the importable peers."""
+    found = {}
+    try:
+        import jax
+        import jax.numpy as jnp
+
+        jax.config.update("jax_enable_x64", True)  # else float64 inputs run in float32
+
+        def make_jax(fn):
+            jitted = jax.jit(
+                lambda x, w, b: fn(x, w, b) if fn is plain else jnp.maximum(x @ w + b, 0)
+            )
+
+            def run(x, w, b):
+                return np.asarray(jitted(x, w, b).block_until_ready())
+
+            return run
+
+        found["JAX"] = make_jax
+    except ImportError:
+        pass
+    try:
+        import torch
+
+        torch.set_num_threads(threads)
+
+        def make_torch(compiled: bool):
+            def make(fn):
+                def body(x, w, b):
+                    return x @ w if fn is plain else torch.relu(x @ w + b)
+
+                if compiled:
+                    torch.compiler.reset()  # one compiled function per workload, not recompiles
+                    body = torch.compile(body, dynamic=False)
+
+                def run(x, w, b):
+                    with torch.no_grad():
+                        args = [torch.from_numpy(a) for a in (x, w, b)]
+                        return body(*args).numpy()
+
+                return run
+
+            return make
+
+        found["torch"] = make_torch(False)
+        found["torch.compile"] = make_torch(True)
+    except ImportError:
+        pass
+    return found
 
 
 def per_call(fn, *args) -> float:
@@ -53,9 +107,11 @@ def run(threads: int) -> None:
     import tensorir
 
     rng = np.random.default_rng(0)
+    others = peers(threads)
     print(f"\n{threads} thread(s)\n")
-    print("| workload | numpy ms | blas | kernel | auto | kernel GFMA/s |")
-    print("| --- | --- | --- | --- | --- | --- |")
+    names = ["tensorir " + c for c in CHOICES] + list(others)
+    print(f"| workload | numpy ms | {' | '.join(names)} | kernel GFMA/s |")
+    print("| --- " * (len(names) + 3) + "|")
     for name, (m, k, n), dtype, epilogue in WORKLOADS:
         x = rng.standard_normal((m, k)).astype(dtype)
         w = rng.standard_normal((k, n)).astype(dtype)
@@ -71,6 +127,10 @@ def run(threads: int) -> None:
             t = per_call(f, x, w, b)
             t_kernel = t if choice == "kernel" else t_kernel
             ratios.append(f"{t_numpy / t:.2f}×")
+        for make in others.values():
+            f = make(reference)
+            np.testing.assert_allclose(f(x, w, b), want, rtol=1e-3, atol=1e-3 * np.sqrt(k))
+            ratios.append(f"{t_numpy / per_call(f, x, w, b):.2f}×")
         gfma = m * k * n / t_kernel / 1e9
         print(f"| {name} | {t_numpy * 1e3:.3f} | {' | '.join(ratios)} | {gfma:.1f} |")
 
@@ -82,9 +142,16 @@ def main() -> None:
     if args.threads is not None:
         run(args.threads)
         return
-    for threads in (1, len(os.sched_getaffinity(0))):
+    cpus = sorted(os.sched_getaffinity(0))
+    for threads in (1, len(cpus)):
         env = dict(os.environ, OPENBLAS_NUM_THREADS=str(threads), TENSORIR_NUM_THREADS=str(threads))
-        subprocess.run([sys.executable, __file__, "--threads", str(threads)], env=env, check=True)
+        env["XLA_FLAGS"] = f"--xla_cpu_multi_thread_eigen={'true' if threads > 1 else 'false'}"
+        subprocess.run(
+            [sys.executable, __file__, "--threads", str(threads)],
+            env=env,
+            check=True,
+            preexec_fn=(lambda: os.sched_setaffinity(0, cpus[-1:])) if threads == 1 else None,
+        )
 
 
 if __name__ == "__main__":
