@@ -89,15 +89,18 @@ def test_auto_picks_blas_for_small_products_and_the_kernel_for_others():
 
 
 def test_choices_are_logged(caplog):
-    x, y = data(np.float32, (1024, 300), (300, 10))
+    x, y = data(np.float32, (1024, 16), (16, 300))
+    old = tensorir.get_num_threads()
+    tensorir.set_num_threads(1)
     with caplog.at_level("DEBUG", logger="tensorir.matmul"):
         tensorir.jit(lambda x, y: x @ y).lower(x, y)
-        jit(lambda x, y: x.T @ y).lower(y, y)
+        jit(lambda x, y: x.T @ y).lower(y.T.copy(), y.T.copy())
+    tensorir.set_num_threads(old)
     text = caplog.text
     if blas.gemm() is not None:
-        assert "1024x300x10: gemm, fewer than 16 columns" in text
-    s = microkernel.shape_for(tensorir.ir.types.f32, 10)
-    assert f"10x300x10 f32: {s.mr}x{s.nr} tiles, A read in place (cols-major)" in text
+        assert "1024x16x300: gemm, fewer than 32 reductions, one thread" in text
+    s = microkernel.shape_for(tensorir.ir.types.f32, 16)
+    assert f"16x300x16 f32: {s.mr}x{s.nr} tiles, A read in place (cols-major)" in text
 
 
 def test_blocks_of_every_loop():

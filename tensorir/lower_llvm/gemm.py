@@ -28,6 +28,7 @@ from .blas import gemm as numpy_gemm
 from .loops import PTR, GenericLowering, emit_loop, emit_nest
 from .microkernel import Shape, micro_kernel, shape_for
 from .parallel import MIN_WORK, Region, dispatch, operand_buffers, runtime_values
+from .parallel_runtime import planned_threads
 from .scalar import I32, I64, declare
 
 log = logging.getLogger("tensorir.matmul")  # TENSORIR_LOG=matmul prints the choices
@@ -63,15 +64,15 @@ def _blocks(n: int, size: int) -> ir.Constant:
 
 
 def blas_preferred(g: GenericLowering) -> bool:
-    """Whether numpy's gemm (`blas.py`) beats the micro-kernel for this generic, as measured on
-    one Zen 4 thread (benchmarks/matmul.py, numpy / tensorir, float32): products below 2^21
-    FMAs (64^3: gemm 0.86x, kernel 0.81x; from 128^3 the kernel leads, 1.08x vs 0.97x); fewer
-    than 16 columns (256x256 @ 256x10: 0.95x vs 0.85-0.90x; 16 columns: 0.95x vs 1.24x) or 32
-    reductions (256x10 @ 10x256: 0.93x vs 0.71x, each tile's call and store spread over few
-    FMAs; inside the SGD step of benchmarks/sgd_step.py this product cost 0.3 ms more through
-    the kernel than through gemm, which we could not reproduce outside it). Elsewhere the
-    kernel wins or ties: 256x784 @ 784x256 1.06-1.08x vs 0.99-1.01x, 1024^3 1.04-1.05x vs
-    0.99-1.00x, float64 256^3 1.07x vs 0.99x, float64 1024x1000x1024 0.97-1.01x vs 1.00x.
+    """Whether numpy's gemm (`blas.py`) beats the micro-kernel for this generic. Measured with
+    benchmarks/matmul.py on the 2-core Zen 4 VM (numpy / tensorir, float32; RESULTS.md): the
+    kernel wins or ties from 64^3 up on two threads (64^3: 1.10x vs gemm's 0.82x; 256x256 @
+    256x10: 1.45x vs 0.93x: it splits across the pool where OpenBLAS stays on one thread) and
+    from 128^3 up on one (1.07x vs 0.96x; 64^3 0.77x vs 0.83x, 256x256 @ 256x10 0.89x vs
+    0.94x). gemm is kept for products below 2^16 multiply-adds, where both are the call, and for
+    fewer than 32 reductions (256x10 @ 10x256: 0.93x vs 0.71x on one thread, each tile's call and
+    store spread over few FMAs; inside the SGD step of benchmarks/sgd_step.py this product cost
+    0.3 ms more through the kernel than through gemm, which we could not reproduce alone).
 
     >>> import numpy as np, tensorir
     >>> text = tensorir.jit(lambda x, y: x @ y).lower(np.ones((256, 300)), np.ones((300, 256)))
@@ -86,9 +87,8 @@ def blas_preferred(g: GenericLowering) -> bool:
     reasons = [
         why
         for small, why in (
-            (m * n * k < 1 << 21, "fewer than 2^21 multiply-adds"),
-            (n < 16, "fewer than 16 columns"),
-            (k < 32, "fewer than 32 reductions"),
+            (m * n * k < 1 << 16, "fewer than 2^16 multiply-adds"),
+            (k < 32 and planned_threads() == 1, "fewer than 32 reductions, one thread"),
         )
         if small
     ]

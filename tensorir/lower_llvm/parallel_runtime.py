@@ -431,6 +431,16 @@ def get_num_threads() -> int:
     return pool().threads()
 
 
+def planned_threads() -> int:
+    """The thread count parallel loops will run on, without compiling the pool to ask it (a
+    compiler choice must not start the runtime of a function that has no parallel loop).
+
+    >>> planned_threads() >= 1
+    True
+    """
+    return _pool.threads() if _pool is not None else default_num_threads()
+
+
 def parallel_dispatches() -> int:
     """How many loops ran split across threads in this process (a counter tests read to tell a
     parallel call from a serial one without timing it).
