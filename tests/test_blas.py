@@ -142,11 +142,14 @@ def test_batched_packed_factors(fn):
     assert ".pack." in jit(fn).lower(x, y, w).as_text("llvm-unoptimized")
 
 
-def test_gradient_of_an_mlp_layer():
+@pytest.mark.parametrize("matmul", ["blas", "kernel"])
+def test_gradient_of_an_mlp_layer(matmul):
+    # the backward product's factor relu'(h) * 2h is fused: packed for gemm, computed into the
+    # micro-kernel's panels of B
     def loss(w, x):
         return np.sum(np.maximum(x @ w, 0.0) ** 2)
 
     w, x = data(np.float64, (100, 60), (80, 100))
-    got = jit(tensorir.grad(loss))(w, x)
+    got = tensorir.jit(tensorir.grad(loss), matmul=matmul)(w, x)
     h = x @ w
     np.testing.assert_allclose(got, x.T @ (2 * np.maximum(h, 0)), rtol=1e-11, atol=1e-9)

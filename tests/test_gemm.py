@@ -163,16 +163,6 @@ def test_fused_factors_are_computed_while_packing(dtype):
     assert jit(mlp).lower(*args).as_text("llvm-unoptimized").count("packa.p") >= 2
 
 
-def test_gradient_of_an_mlp_layer():
-    def loss(w, x):
-        return np.sum(np.maximum(x @ w, 0.0) ** 2)
-
-    w, x = data(np.float64, (100, 60), (80, 100))
-    got = jit(tensorir.grad(loss))(w, x)
-    h = x @ w
-    np.testing.assert_allclose(got, x.T @ (2 * np.maximum(h, 0)), rtol=1e-11, atol=1e-9)
-
-
 @pytest.mark.parametrize("dtype", DTYPES)
 def test_same_result_on_one_and_two_threads(dtype):
     x, w, b = data(dtype, (300, 200), (200, 130), (130,))
