@@ -395,7 +395,7 @@ def jit(
     `matmul` says how matrix products run on the CPU: "kernel" (packed panels through a
     micro-kernel generated for the host's vectors, epilogue fused), "blas" (numpy's bundled
     BLAS per block, epilogue on each block), "loops" (plain loop nests), or "auto": whichever
-    is faster for the shape (`lower_llvm/blas.preferred`). The choice shows in the LLVM IR.
+    is faster for the shape (`lower_llvm/gemm.blas_preferred`). The choice shows in the LLVM IR.
 
     >>> import numpy as np, tensorir
     >>> @tensorir.jit

@@ -270,10 +270,10 @@ def lower_function(
     """LLVM IR for generalized function `f`, entry named `name`; `contiguous_args[i]` says
     argument i is a C-contiguous array (so its strides are compile-time constants).
 
-    `matmul` says how matmul-shaped generics run: "kernel" through packed panels and the
-    generated micro-kernel (`gemm.py`), "blas" through numpy's bundled BLAS (`blas.py`),
-    "loops" as plain loop nests, "auto" through whichever `blas.preferred` says is faster for
-    the shape. Code that must not depend on numpy's BLAS (a standalone shared library) uses
+    `matmul` says how matmul-shaped generics run: "kernel" through the generated
+    micro-kernel (`gemm.py`), "blas" through numpy's bundled BLAS (`blas.py`), "loops" as
+    plain loop nests, "auto" through whichever `gemm.blas_preferred` says is faster for the
+    shape. Code that must not depend on numpy's BLAS (a standalone shared library) uses
     "kernel". `threads` lets large loops run on the process's thread pool (`parallel.py`), which
     a standalone library cannot link either."""
     if matmul not in MATMUL_CHOICES:

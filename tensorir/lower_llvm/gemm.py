@@ -41,9 +41,10 @@ KC = 512
 MC_PANELS = 12  # MR-row panels per block of A: 144 x 528 float32, 300 KiB of L2
 NC = 2048  # columns per packed block of B: 2 MiB of float32, in L3
 # A whose rows are a multiple of this apart is copied instead of read in place: its MR rows
-# would share L1 sets. One Zen 4 thread, numpy / tensorir (benchmarks/matmul.py): 784x256 @
-# 256x256 in place 1.08-1.09x, from MR-row packed panels 0.98-1.00x; 256x784 @ 784x256 1.06-1.08x
-# vs 0.97-0.99x; but 1024^3 (rows 4 KiB apart) 0.95-0.98x vs 0.98-1.00x
+# would share L1 sets. One Zen 4 thread, numpy / tensorir (benchmarks/matmul.py), in place vs
+# from MR-row packed panels (an earlier layout): 784x256 @ 256x256 1.08-1.09x vs 0.98-1.00x;
+# 256x784 @ 784x256 1.06-1.08x vs 0.97-0.99x; but 1024^3 (rows 4 KiB apart) 0.95-0.98x vs
+# 0.98-1.00x
 ALIASING_BYTES = 4096
 # elements per row of the block A is copied into when it cannot be read in place (a fused
 # producer, run-time strides, rows ALIASING_BYTES apart): KC plus a line, so its rows do not
@@ -59,8 +60,9 @@ def _min(b: ir.IRBuilder, x: ir.Value, y: ir.Value) -> ir.Value:
     return b.select(b.icmp_signed("<", x, y), x, y)
 
 
-def _blocks(n: int, size: int) -> ir.Constant:
-    return _const(-(-n // size))
+def _count(b: ir.IRBuilder, n: ir.Value, size: int) -> ir.Value:
+    """How many blocks of `size` cover n indices."""
+    return b.udiv(b.add(n, _const(size - 1)), _const(size))
 
 
 def blas_preferred(g: GenericLowering) -> bool:
@@ -69,10 +71,14 @@ def blas_preferred(g: GenericLowering) -> bool:
     kernel wins or ties from 64^3 up on two threads (64^3: 1.10x vs gemm's 0.82x; 256x256 @
     256x10: 1.45x vs 0.93x: it splits across the pool where OpenBLAS stays on one thread) and
     from 128^3 up on one (1.07x vs 0.96x; 64^3 0.77x vs 0.83x, 256x256 @ 256x10 0.89x vs
-    0.94x). gemm is kept for products below 2^16 multiply-adds, where both are the call, and for
-    fewer than 32 reductions (256x10 @ 10x256: 0.93x vs 0.71x on one thread, each tile's call and
-    store spread over few FMAs; inside the SGD step of benchmarks/sgd_step.py this product cost
-    0.3 ms more through the kernel than through gemm, which we could not reproduce alone).
+    0.94x). gemm is kept for products below 2^16 multiply-adds, where both are the call, and, when
+    the pool has one thread at compile time, for fewer than 32 reductions (256x10 @ 10x256:
+    0.93x vs 0.71x, each tile's call and store spread over few FMAs; inside the SGD step of
+    benchmarks/sgd_step.py this product cost 0.3 ms more through the kernel than through gemm,
+    which we could not reproduce alone). With more threads a function never mixes the two:
+    OpenBLAS's threads spin after each call and take the cores from our pool's (the SGD step on
+    two threads: every product through the kernel 1.21-1.36 ms, through gemm 1.28-1.74, one gemm
+    among kernels 2.0, numpy 1.30-1.90).
 
     >>> import numpy as np, tensorir
     >>> text = tensorir.jit(lambda x, y: x @ y).lower(np.ones((256, 300)), np.ones((300, 256)))
@@ -208,28 +214,26 @@ class _Tiles:
 
                         emit_loop(
                             b,
-                            b.udiv(b.add(rows, _const(s.mr - 1)), _const(s.mr)),
+                            _count(b, rows, s.mr),
                             row_panel,
                             f"{tag}.ir",
                         )
 
                     emit_loop(
                         b,
-                        b.udiv(b.add(nc, _const(s.nr - 1)), _const(s.nr)),
+                        _count(b, nc, s.nr),
                         column_panel,
                         f"{tag}.jr",
                     )
 
                 span = b.sub(row_hi, row_lo)
-                emit_loop(
-                    b, b.udiv(b.add(span, _const(mc - 1)), _const(mc)), row_block, f"{tag}.ic"
-                )
+                emit_loop(b, _count(b, span, mc), row_block, f"{tag}.ic")
 
-            emit_loop(b, _blocks(self.K, KC), k_block, f"{tag}.pc")
+            emit_loop(b, _count(b, _const(self.K), KC), k_block, f"{tag}.pc")
 
         def batch_point() -> None:
             span = b.sub(col_hi, col_lo)
-            emit_loop(b, b.udiv(b.add(span, _const(NC - 1)), _const(NC)), column_block, f"{tag}.jc")
+            emit_loop(b, _count(b, span, NC), column_block, f"{tag}.jc")
 
         sizes = [_const(x) for x in self.size]
         emit_nest(b, self.role.batch, sizes, self.ivs, batch_point, f"{tag}.batch")
@@ -303,7 +307,7 @@ class _Tiles:
                 with otherwise:
                     panel(p, True)
 
-        emit_loop(b, b.udiv(b.add(count, _const(width - 1)), _const(width)), any_panel, f"{tag}.p")
+        emit_loop(b, _count(b, count, width), any_panel, f"{tag}.p")
 
     def _input(self, value, dim: int) -> tuple[_Matrix, list[int]] | None:
         """The input matrix factor `value` is, with its element strides along (dim, k), when it

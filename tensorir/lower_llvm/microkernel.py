@@ -50,7 +50,7 @@ def _vector_bits() -> int:
 
 def shape_for(dtype: T.DType, columns: int) -> Shape:
     """The register block for `dtype` on this host: two vectors of columns (one when C has no
-    more columns than a vector holds: 256x256 @ 256x10 float32 went from 0.81x to 0.97x numpy),
+    more columns than a vector holds: 256x256 @ 256x10 float32 went from 0.81x to 0.85-0.90x numpy),
     and as many rows as leave registers for the B vectors and the broadcast (32 vector registers
     with AVX-512, 16 without).
 
