@@ -27,3 +27,15 @@ def layernorm(x, g, b):
     mu = x.mean(axis=-1, keepdims=True)
     var = ((x - mu) ** 2).mean(axis=-1, keepdims=True)
     return (x - mu) / np.sqrt(var + 1e-5) * g + b
+
+
+# matrix products whose operands are transposed, batched or broadcast over the batch, as
+# (numpy program, argument shapes): every matmul lowering must read them all in place
+MATMUL_LAYOUTS = [
+    (lambda x, y: x.T @ y, [(45, 70), (45, 33)]),
+    (lambda x, y: x @ y.T, [(70, 45), (33, 45)]),
+    (lambda x, y: x.T @ y.T, [(45, 70), (33, 45)]),
+    (lambda x, y: np.matmul(x, y), [(3, 40, 50), (3, 50, 30)]),
+    (lambda x, y: x @ y, [(3, 40, 50), (50, 30)]),
+    (lambda x, y: np.swapaxes(x, 1, 2) @ y, [(3, 50, 40), (3, 50, 30)]),
+]

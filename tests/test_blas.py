@@ -7,6 +7,7 @@ import functools
 
 import numpy as np
 import pytest
+from programs import MATMUL_LAYOUTS
 
 import tensorir
 from tensorir.lower_llvm import blas
@@ -48,12 +49,7 @@ def check(fn, reference, *args) -> None:
     ("fn", "shapes"),
     [
         (lambda x, y: x @ y, [(70, 45), (45, 33)]),
-        (lambda x, y: x.T @ y, [(45, 70), (45, 33)]),
-        (lambda x, y: x @ y.T, [(70, 45), (33, 45)]),
-        (lambda x, y: x.T @ y.T, [(45, 70), (33, 45)]),
-        (lambda x, y: np.matmul(x, y), [(3, 40, 50), (3, 50, 30)]),
-        (lambda x, y: x @ y, [(3, 40, 50), (50, 30)]),
-        (lambda x, y: np.swapaxes(x, 1, 2) @ y, [(3, 50, 40), (3, 50, 30)]),
+        *MATMUL_LAYOUTS,
         (lambda x, y: x @ y, [(300,), (300, 200)]),
         (lambda x, y: x @ y, [(200, 300), (300,)]),
     ],

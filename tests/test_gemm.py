@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from programs import MATMUL_LAYOUTS
 
 import tensorir
 from tensorir.lower_llvm import blas, gemm, microkernel
@@ -114,12 +115,7 @@ def test_blocks_of_every_loop():
 @pytest.mark.parametrize(
     ("fn", "shapes"),
     [
-        (lambda x, y: x.T @ y, [(45, 70), (45, 33)]),
-        (lambda x, y: x @ y.T, [(70, 45), (33, 45)]),
-        (lambda x, y: x.T @ y.T, [(45, 70), (33, 45)]),
-        (lambda x, y: np.matmul(x, y), [(3, 40, 50), (3, 50, 30)]),
-        (lambda x, y: x @ y, [(3, 40, 50), (50, 30)]),
-        (lambda x, y: np.swapaxes(x, 1, 2) @ y, [(3, 50, 40), (3, 50, 30)]),
+        *MATMUL_LAYOUTS,
         (lambda x, y: x[:, ::2] @ y[1:, :], [(40, 100), (51, 30)]),
     ],
 )
