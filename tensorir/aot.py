@@ -44,6 +44,7 @@ from .ir.core import Function, Module
 from .ir.parser import parse_module, parse_type
 from .ir.printer import print_module
 from .ir.verifier import verify
+from .lower_llvm import host
 from .lower_llvm.codegen import lower_function
 from .lower_llvm.engine import DEFAULT_PIPELINE
 from .lower_llvm.pyarray import ARRAY_DATA, ARRAY_DIMS, ARRAY_STRIDES
@@ -318,7 +319,7 @@ def _jit_target_machine() -> llvm.TargetMachine:
     # MCJIT takes ownership of its target machine, so every engine needs a fresh one
     cache.pic_target_machine()  # initializes LLVM's targets
     return llvm.Target.from_default_triple().create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=cache.host_features(), opt=3, jit=True
+        cpu=llvm.get_host_cpu_name(), features=host.feature_string(), opt=3, jit=True
     )
 
 

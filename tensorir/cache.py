@@ -2,10 +2,10 @@
 
 An entry is keyed by an IR text (tensor-level for `tensorir.compile`, unoptimized LLVM IR for
 `compile_object`), the pass pipeline, the target, the host CPU (object code uses all its
-features), and the tensorir, llvmlite and LLVM versions. It lives under `TENSORIR_CACHE_DIR`
-(default `~/.cache/tensorir`). Every file carries a SHA-256 of its contents: a corrupt or
-truncated file is deleted and rebuilt, never loaded. Writes go to a temporary file renamed into
-place, so concurrent processes never see half an entry.
+features), the tensorir, llvmlite and LLVM versions and a digest of tensorir's source. It lives
+under `TENSORIR_CACHE_DIR` (default `~/.cache/tensorir`). Every file carries a SHA-256 of its
+contents: a corrupt or truncated file is deleted and rebuilt, never loaded. Writes go to a
+temporary file renamed into place, so concurrent processes never see half an entry.
 
 >>> import os, tempfile
 >>> from unittest import mock
@@ -29,6 +29,8 @@ from pathlib import Path
 
 import llvmlite
 import llvmlite.binding as llvm
+
+from .lower_llvm import host
 
 _MAGIC = b"TENSORIR-CACHE-1\n"
 _DIGEST = 32
@@ -62,34 +64,40 @@ def pic_target_machine() -> llvm.TargetMachine:
     host_target_machine()  # initializes the targets
     return llvm.Target.from_default_triple().create_target_machine(
         cpu=llvm.get_host_cpu_name(),
-        features=host_features(),
+        features=host.feature_string(),
         opt=3,
         reloc="pic",
         codemodel="small",
     )
 
 
-def host_features() -> str:
-    """The host CPU's feature string (`+avx512f,...`), empty where LLVM cannot tell."""
-    try:
-        return llvm.get_host_cpu_features().flatten()
-    except RuntimeError:
-        return ""
+@functools.cache
+def source_digest() -> str:
+    """SHA-256 of tensorir's own source files: an entry keyed by tensor-level IR (`tensorir.
+    compile`) is compiled by the code generators, so a change to them, released or not, must
+    not find the code the old ones made."""
+    h = hashlib.sha256()
+    root = Path(__file__).parent
+    for path in sorted(root.rglob("*.py")):
+        h.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
+    return h.hexdigest()
 
 
 def cache_key(text: str, pipeline: str, target: str) -> str:
-    """Hex digest naming the entry for this IR text, pipeline, target, host CPU and versions."""
+    """Hex digest naming the entry for this IR text, pipeline, target, host CPU, versions and
+    tensorir's source."""
     from . import __version__
 
     parts = [
         "tensorir",
         __version__,
+        source_digest(),
         llvmlite.__version__,
         ".".join(map(str, llvm.llvm_version_info)),
         target,
         pic_target_machine().triple,
         llvm.get_host_cpu_name(),
-        host_features(),
+        host.feature_string(),
         pipeline,
         text,
     ]

@@ -148,6 +148,21 @@ def test_reduction_nan_propagates_and_empty_sum():
     check("tir.reduce_sum", [np.zeros((0, 3), np.float32)], {"axes": (0,)})
 
 
+@pytest.mark.parametrize("kind", ["max", "min"])
+@pytest.mark.parametrize("dtype", [T.f32, T.f64])
+def test_vector_min_max_reductions_propagate_nan(kind, dtype):
+    """Rows long enough for the vector loop (interleaved accumulators and a remainder), with a
+    NaN in each lane position of one row and +-inf, -0.0 and 0.0 around it."""
+    n = 203
+    x = np.tile(np.array([0.0, -0.0, np.inf, -np.inf, 1.0], dtype.np)[np.arange(n) % 5], (n, 1))
+    x[np.arange(n), np.arange(n)] = np.nan  # row i: NaN at column i
+    zeros = np.full((3, n), -0.0, dtype.np)  # rows without NaN
+    zeros[-1, 7] = 0.0
+    x = np.concatenate([x, zeros])
+    check(f"tir.reduce_{kind}", [x], {"axes": (1,)}, zero_signs=False)
+    check("tir.reduce_sum", [np.zeros((0, 3), np.float32)], {"axes": (0,)})
+
+
 def test_long_float32_sum_is_accurate():
     x = np.random.default_rng(4).random(1_000_003).astype(np.float32)
     f = single_op("tir.reduce_sum", [x], {"axes": (0,)})

@@ -122,6 +122,17 @@ def test_group_keeps_its_buffers_live():
     np.testing.assert_allclose(tensorir.jit(f)(x), f(x), rtol=2e-5, atol=2e-6)
 
 
+def test_softmax_exponentials_live_in_a_window():
+    """Softmax's exponentials are made and read only inside its row group: they live in a
+    window of a block's rows, rewritten in cache, not in a matrix streamed out to memory."""
+    x = RNG.standard_normal((8, 16)).astype(np.float32)
+    g = run_pipeline(Module([trace(softmax, (x,)).function]), DEFAULT_PIPELINE).functions[0]
+    ((members, _),) = rows.row_groups(g.body.ops)
+    windowed = rows.windowed_values(members, plan(g, [members]))
+    (exps,) = [v for v in windowed if v.type.shape == x.shape]  # and the row max and sum
+    assert all(user in members for user, _ in exps.uses)
+
+
 ROW_PROGRAMS = [
     softmax,
     log_softmax_3d,

@@ -27,7 +27,7 @@ import numpy as np
 from ..cache import compile_object
 from ..ir.core import Function, Module
 from ..passes.manager import PassManager
-from . import parallel_runtime
+from . import host, parallel_runtime
 from .codegen import Lowered, lower_function
 
 _names = itertools.count()
@@ -40,13 +40,8 @@ def host_target_machine() -> llvm.TargetMachine:
     llvm.initialize_all_targets()
     llvm.initialize_all_asmprinters()
     llvm.initialize_native_asmparser()
-    target = llvm.Target.from_default_triple()
-    try:
-        features = llvm.get_host_cpu_features().flatten()
-    except RuntimeError:
-        features = ""
-    return target.create_target_machine(
-        cpu=llvm.get_host_cpu_name(), features=features, opt=3, jit=True
+    return llvm.Target.from_default_triple().create_target_machine(
+        cpu=llvm.get_host_cpu_name(), features=host.feature_string(), opt=3, jit=True
     )
 
 

@@ -13,13 +13,12 @@ does not divide get a kernel made for that many rows.
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass
 
-import llvmlite.binding as llvm
 from llvmlite import ir
 
 from ..ir import types as T
+from . import host
 from .scalar import I32, I64, declare
 
 PTR = ir.PointerType()
@@ -39,13 +38,8 @@ class Shape:
         return self.lanes * self.vectors
 
 
-@functools.cache
 def _vector_bits() -> int:
-    try:
-        features = llvm.get_host_cpu_features()
-    except RuntimeError:
-        return 128
-    return 512 if features.get("avx512f") else 256 if features.get("avx2") else 128
+    return 512 if host.has("avx512f") else 256 if host.has("avx2") else 128
 
 
 def shape_for(dtype: T.DType, columns: int) -> Shape:

@@ -217,8 +217,10 @@ def windowed_values(members: list[Operation], p) -> set:
     for m in members:
         for r in m.results:
             c = p.cls.get(r)
-            if c is None or c in p.output or len(p.values_of(c)) != 1:
+            if c is None or c in p.output:
                 continue
+            if [v for v in p.values_of(c) if v.op.name != "tir.empty"] != [r]:
+                continue  # the empty it was built on is the same buffer
             if r.uses and all(user in inside for user, _ in r.uses):
                 out.add(r)
     return out

@@ -250,8 +250,11 @@ def _maxmin(ctx, a, op):
     is_max = op.name == "s.max"
     if _is_float(op) and op in ctx.combiners:
         # NaN-propagating like numpy; which of -0.0/0.0 a reduction keeps is order-dependent
-        # in numpy too. The intrinsic is what the vectorizer turns into a vector reduction.
-        return ctx.call_math("maximum" if is_max else "minimum", [x, y], intrinsic=True)
+        # in numpy too, hence nsz: without it AVX-512 orders the zeros by a sign blend, 6
+        # instructions per vector instead of 3 (row max: 6.4 -> 3.4 cycles per 16 floats). The
+        # intrinsic is what the vectorizer turns into a vector reduction.
+        fn = ctx.target.math(ctx.module, "maximum" if is_max else "minimum", x.type, 2, True)
+        return b.call(fn, [x, y], fastmath=("nsz",))
     if _is_float(op):
         # numpy: (x >= y || isnan(x)) ? x : y for maximum; keeps its -0.0/0.0 choice
         keep = b.or_(b.fcmp_ordered(">=" if is_max else "<=", x, y), b.fcmp_unordered("uno", x, x))

@@ -21,6 +21,8 @@ import functools
 import llvmlite.binding as llvm
 from llvmlite import ir
 
+from . import host
+
 # ISA letter of the x86_64 vector function ABI -> (CPU feature, vector bits)
 _ISAS = (("e", "avx512f", 512), ("d", "avx2", 256), ("b", "sse4.2", 128))
 
@@ -38,13 +40,8 @@ def _libmvec() -> ctypes.CDLL | None:
     return lib
 
 
-@functools.cache
 def _host_isas() -> tuple[tuple[str, int], ...]:
-    try:
-        features = llvm.get_host_cpu_features()
-    except RuntimeError:
-        return ()
-    return tuple((letter, bits) for letter, feat, bits in _ISAS if features.get(feat))
+    return tuple((letter, bits) for letter, feat, bits in _ISAS if host.has(feat))
 
 
 def variants(name: str, elem: ir.Type, nargs: int) -> list[tuple[str, int]]:

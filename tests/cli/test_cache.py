@@ -81,6 +81,17 @@ def test_key_covers_ir_pipeline_and_target(tmp_path, monkeypatch):
     assert len(entries(tmp_path)) == 4
 
 
+def test_key_covers_tensorirs_source(tmp_path, monkeypatch):
+    """An entry made by other code generators (an edited checkout, same version number) is
+    never loaded: the key holds a digest of tensorir's source."""
+    monkeypatch.setenv("TENSORIR_CACHE_DIR", str(tmp_path))
+    text = (DATA / "softmax.mlir").read_text()
+    tensorir.compile(text)
+    assert tensorir.compile(text).cache_hit
+    monkeypatch.setattr(cache, "source_digest", lambda: "edited")
+    assert not tensorir.compile(text).cache_hit
+
+
 def test_default_location_is_the_user_cache_dir(monkeypatch, tmp_path):
     monkeypatch.delenv("TENSORIR_CACHE_DIR", raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
