@@ -24,6 +24,7 @@ def feature_string() -> str:
         return ""
 
 
+@functools.cache
 def has(feature: str) -> bool:
     """Whether the host CPU has `feature` (LLVM's name: "avx512f", "avx2", ...)."""
     return f"+{feature}" in feature_string().split(",")

@@ -145,21 +145,20 @@ class _Emitter:
     def i(self, v: int) -> ir.Constant:
         return ir.Constant(self.ity, v)
 
-    def intrinsic(self, name: str, *args: ir.Value) -> ir.Value:
-        full = f"llvm.{name}.{self.fmt.suffix}"
+    def call(self, full: str, *args: ir.Value) -> ir.Value:
+        """A call of intrinsic `full` returning this format's float, declared on first use."""
         fn = self.b.module.globals.get(full)
         if fn is None:
-            fn = ir.Function(self.b.module, ir.FunctionType(self.ty, [self.ty] * len(args)), full)
+            fn = ir.Function(self.b.module, ir.FunctionType(self.ty, [a.type for a in args]), full)
         return self.b.call(fn, list(args))
+
+    def intrinsic(self, name: str, *args: ir.Value) -> ir.Value:
+        return self.call(f"llvm.{name}.{self.fmt.suffix}", *args)
 
     def ldexp(self, x: ir.Value, n: ir.Value) -> ir.Value:
         """x * 2^n for an integer n, rounded once (`llvm.ldexp`, vectorized as `vscalefps`
         with AVX-512; other CPUs may expand it to a call)."""
-        full = f"llvm.ldexp.{self.fmt.suffix}.i{self.ity.width}"
-        fn = self.b.module.globals.get(full)
-        if fn is None:
-            fn = ir.Function(self.b.module, ir.FunctionType(self.ty, [self.ty, self.ity]), full)
-        return self.b.call(fn, [x, n])
+        return self.call(f"llvm.ldexp.{self.fmt.suffix}.i{self.ity.width}", x, n)
 
     def fma(self, a: ir.Value, m: ir.Value, c: ir.Value) -> ir.Value:
         return self.intrinsic("fma", a, m, c)
