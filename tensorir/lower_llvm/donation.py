@@ -34,7 +34,7 @@ def donations(
     grouped = {op for members, _ in row_groups(ops) for op in members}
     out: dict[int, int] = {}
     for c, k in p.output.items():
-        written = [v for v in p.values_of(c) if v.op.name != "tir.empty"]  # the empty is its buffer
+        written = p.written_values(c)
         if len(written) != 1 or written[0].op.name != "tir.generic":
             continue  # written by several loops in turn, or not by a loop
         v = written[0]

@@ -37,6 +37,11 @@ class MemoryPlan:
         """The values that live in class c's buffer."""
         return [v for v, d in self.cls.items() if d == c]
 
+    def written_values(self, c: int) -> list[Value]:
+        """The values loops write into class c's buffer: all but the `tir.empty` it was built
+        on, which only names the buffer."""
+        return [v for v in self.values_of(c) if v.op.name != "tir.empty"]
+
     def overlaps(self, c: int, d: int) -> bool:
         """Whether intermediate classes c and d ever use the same bytes."""
         a0, b0 = self.offset[c], self.offset[d]

@@ -219,8 +219,8 @@ def windowed_values(members: list[Operation], p) -> set:
             c = p.cls.get(r)
             if c is None or c in p.output:
                 continue
-            if [v for v in p.values_of(c) if v.op.name != "tir.empty"] != [r]:
-                continue  # the empty it was built on is the same buffer
+            if p.written_values(c) != [r]:
+                continue
             if r.uses and all(user in inside for user, _ in r.uses):
                 out.add(r)
     return out
