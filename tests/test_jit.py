@@ -190,15 +190,22 @@ def test_out_writes_results_in_place():
         ("x", "got str"),
     ],
 )
-def test_out_mismatch_is_a_clear_error(out, error):
+@pytest.mark.parametrize("cached", [False, True])
+def test_out_mismatch_is_a_clear_error(out, error, cached):
+    """Also on a cache hit, whose path with out= skips the signature build."""
     f = tensorir.jit(lambda a: a + 1.0)
+    if cached:
+        f(np.ones(5), out=np.empty(5))
     with pytest.raises(TypeError, match=error):
         f(np.ones(5), out=out)
 
 
-def test_out_may_not_alias_an_input_or_be_read_only():
+@pytest.mark.parametrize("cached", [False, True])
+def test_out_may_not_alias_an_input_or_be_read_only(cached):
     f = tensorir.jit(lambda a: a[::-1] + 1.0)
     x = np.arange(5.0)
+    if cached:
+        np.testing.assert_array_equal(f(x, out=np.empty(5)), x[::-1] + 1.0)
     with pytest.raises(ValueError, match="shares memory with an input"):
         f(x, out=x)
     ro = np.empty(5)

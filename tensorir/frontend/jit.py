@@ -47,6 +47,7 @@ from .trace import trace
 from .tracer import current
 
 _SCALARS = {bool: np.bool_, int: np.int64, float: np.float64}
+_TREES = (tuple, list, dict, type(None))
 
 
 @dataclass
@@ -114,17 +115,16 @@ class Lowered:
         """Run, writing the results into `out` (arrays in the structure of the result) instead
         of new arrays; returns `out`. Each must have the result's shape and dtype, be
         C-contiguous and writeable, and share no memory with the inputs."""
-        leaves, tree = pytree.flatten(out)
-        if tree != self.out_tree:
-            raise TypeError(f"out= must have the structure of the result ({self.out_tree.kind})")
+        if self.out_tree is pytree.LEAF and not isinstance(out, _TREES):
+            leaves = (out,)  # the common case, without flattening: this is a cached call's cost
+        else:
+            leaves, tree = pytree.flatten(out)
+            if tree != self.out_tree:
+                kind = self.out_tree.kind
+                raise TypeError(f"out= must have the structure of the result ({kind})")
         gpu = self.device == "cuda"
-        specs = (
-            [(t.shape, t.dtype.np) for t in self.executable.lowered.out_types]
-            if gpu
-            else [(tuple(s), np.dtype(d)) for s, d in self.executable.out_specs]
-        )
-        for i, (o, (shape, dtype)) in enumerate(zip(leaves, specs, strict=True)):
-            _check_out(o, i, tuple(shape), dtype, arrays, gpu)
+        for i, (o, (shape, dtype)) in enumerate(zip(leaves, self._out_specs, strict=True)):
+            _check_out(o, i, shape, dtype, arrays, gpu)
         if gpu:
             self.executable(*arrays, outs=leaves)
         else:
@@ -134,6 +134,11 @@ class Lowered:
         return out
 
     def __post_init__(self):
+        self._out_specs = (
+            [(tuple(t.shape), t.dtype.np) for t in self.executable.lowered.out_types]
+            if self.device == "cuda"
+            else self.executable.out_specs
+        )
         if self.device == "cuda":
             program, tree = self.executable, self.out_tree
             if tree.kind == "leaf":
@@ -229,10 +234,11 @@ class JitFunction:
             self._params = list(inspect.signature(fn).parameters)
         except (TypeError, ValueError):
             self._params = []
+        self._own_out = "out" in self._params  # else out= names arrays for the results
 
     def __call__(self, *args, **kwargs):
-        if "out" in kwargs and "out" not in self._params:
-            return self._call_into(kwargs.pop("out"), args, kwargs)
+        into = kwargs and "out" in kwargs and not self._own_out
+        out = kwargs.pop("out") if into else None
         if self._simple and not kwargs:
             # the hot path: a cache hit on positional arrays costs one key build and a lookup.
             # type(a) in the key keeps numpy scalars and ndarray subclasses off this path.
@@ -241,20 +247,15 @@ class JitFunction:
             except (AttributeError, KeyError):
                 pass
             else:
-                return entry.run(*args)
-        if current() is not None:  # called while tracing (inside grad or another jit): inline
+                return entry.run_into(out, *args) if into else entry.run(*args)
+        if current() is not None and not into:  # called while tracing (in grad or a jit): inline
             return self._fn(*args, **kwargs)
         entry, leaves = self._entry(args, kwargs)
         if self._simple and not kwargs and all(_fast_path_array(a) for a in args):
             if len(self._fast) > 256:  # many distinct strides: start over rather than grow
                 self._fast.clear()
             self._fast[tuple([(type(a), a.dtype, a.shape, a.strides) for a in args])] = entry
-        return entry.run(*leaves)
-
-    def _call_into(self, out, args, kwargs):
-        """f(*args, out=out): the results written into `out` (see `Lowered.run_into`)."""
-        entry, leaves = self._entry(args, kwargs)
-        return entry.run_into(out, *leaves)
+        return entry.run_into(out, *leaves) if into else entry.run(*leaves)
 
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace and compile for these arguments (cached) and return every stage."""
@@ -415,15 +416,21 @@ def jit(
 
 def _check_out(o, i: int, shape: tuple, dtype, inputs, gpu: bool) -> None:
     """Raise a clear error unless `o` can receive result `i`."""
-    want = f"a C-contiguous {'cupy' if gpu else 'numpy'} {dtype} array of shape {shape}"
     array_type = np.ndarray
     if gpu:
         import cupy
 
         array_type = cupy.ndarray
-    if not isinstance(o, array_type):
-        raise TypeError(f"out leaf {i}: expected {want}, got {type(o).__name__}")
-    if o.shape != shape or o.dtype != dtype or not o.flags.c_contiguous:
+    fits = (
+        isinstance(o, array_type)
+        and o.shape == shape
+        and (o.dtype is dtype or o.dtype == dtype)
+        and o.flags.c_contiguous
+    )
+    if not fits:  # the message is built only here: checking is part of every call's cost
+        want = f"a C-contiguous {'cupy' if gpu else 'numpy'} {dtype} array of shape {shape}"
+        if not isinstance(o, array_type):
+            raise TypeError(f"out leaf {i}: expected {want}, got {type(o).__name__}")
         layout = "C-contiguous" if o.flags.c_contiguous else "non-contiguous"
         raise TypeError(f"out leaf {i}: expected {want}, got {layout} {o.dtype} {o.shape}")
     if not gpu and not o.flags.writeable:
