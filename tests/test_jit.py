@@ -268,7 +268,7 @@ def test_donated_input_aliasing_another_falls_back():
 def test_large_results_on_huge_pages_behave_as_arrays():
     """Results over HUGE_RESULT_BYTES come from their own mapping: equal, writeable, freed with
     the array, and several at once from one call."""
-    from tensorir.lower_llvm.engine import HUGE_RESULT_BYTES
+    from tensorir.lower_llvm.results import HUGE_RESULT_BYTES
 
     n = HUGE_RESULT_BYTES // 8 + 3
     x = np.random.default_rng(0).standard_normal(n)

@@ -30,13 +30,8 @@ from ..ir.parser import parse_module
 from ..ir.printer import print_module
 from ..lower_llvm.codegen import MATMUL_CHOICES
 from ..lower_llvm.donation import donations
-from ..lower_llvm.engine import (
-    DEFAULT_PIPELINE,
-    HUGE_RESULT_BYTES,
-    Executable,
-    compile_function,
-    new_result,
-)
+from ..lower_llvm.engine import DEFAULT_PIPELINE, Executable, compile_function
+from ..lower_llvm.results import HUGE_RESULT_BYTES, new_result
 from ..lower_ptx.runtime import as_device_array, is_device_array
 from ..passes.manager import PassManager, stage_names
 from . import pytree

@@ -16,8 +16,6 @@ from __future__ import annotations
 import ctypes
 import functools
 import itertools
-import math
-import mmap
 import threading
 import time
 
@@ -29,6 +27,7 @@ from ..ir.core import Function, Module
 from ..passes.manager import PassManager
 from . import host, parallel_runtime
 from .codegen import Lowered, lower_function
+from .results import new_result
 
 _names = itertools.count()
 _lock = threading.Lock()
@@ -69,34 +68,6 @@ def optimize(text: str) -> llvm.ModuleRef:
     pb = llvm.create_pass_builder(tm, pto)
     pb.getModulePassManager().run(mod, pb)
     return mod
-
-
-# Results at least this large get memory asking the kernel for 2 MiB pages: a fresh 64 MiB
-# result then takes 32 page faults instead of 16384 (the chain 2^24 on 2 threads: 11.3-13.0 ->
-# 10.6 ms). Smaller ones come from numpy's allocator: glibc's malloc serves blocks up to 32 MiB
-# from its heap once one is freed (its mmap threshold adapts up to that), so a result of that
-# size reuses memory that is already mapped, where a fresh mapping pays its faults and the
-# kernel's zeroing on every call (softmax 4096x1024, a 16 MiB result: 3.7 -> 2.9 ms, one thread).
-HUGE_RESULT_BYTES = 32 << 20
-
-
-def new_result(shape: tuple, dtype) -> np.ndarray:
-    """An uninitialized array for a result; large ones on transparent huge pages (Linux's
-    `madvise(MADV_HUGEPAGE)`, where the kernel offers it).
-
-    >>> new_result((2, 3), np.float32).shape
-    (2, 3)
-    >>> big = new_result((1024, 4096), np.float64)  # 32 MiB
-    >>> big.flags.writeable, big.flags.c_contiguous, big.shape
-    (True, True, (1024, 4096))
-    """
-    dtype = np.dtype(dtype)
-    nbytes = math.prod(shape) * dtype.itemsize
-    if nbytes < HUGE_RESULT_BYTES or not hasattr(mmap, "MADV_HUGEPAGE"):
-        return np.empty(shape, dtype)
-    memory = mmap.mmap(-1, nbytes, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
-    memory.madvise(mmap.MADV_HUGEPAGE)
-    return np.frombuffer(memory, dtype).reshape(shape)
 
 
 class Executable:

@@ -1,0 +1,81 @@
+"""Large results come from recycled huge-page mappings: reused once dropped, never while any
+array (a view included) still uses them, also with calls from several threads."""
+
+import threading
+
+import numpy as np
+
+import tensorir
+from tensorir.lower_llvm.results import HUGE_PAGE, HUGE_RESULT_BYTES, ResultPool
+
+N = HUGE_RESULT_BYTES // 8 + 3  # float64 elements: just over the threshold, not page-sized
+
+
+def _x(seed: int = 0) -> np.ndarray:
+    return np.random.default_rng(seed).standard_normal(N)
+
+
+def test_a_dropped_result_is_reused_with_the_right_values():
+    f = tensorir.jit(lambda a: a * 2.0)
+    x, y = _x(0), _x(1)
+    first = f(x)
+    address = first.ctypes.data
+    del first
+    second = f(y)
+    assert second.ctypes.data == address
+    np.testing.assert_array_equal(second, y * 2.0)
+
+
+def test_memory_a_view_still_uses_is_not_handed_out():
+    f = tensorir.jit(lambda a: a + 1.0)
+    x, y = _x(0), _x(1)
+    view = f(x)[7:]  # the result itself is dropped at once; only the view keeps its memory
+    other = f(y)
+    assert not np.shares_memory(view, other)
+    np.testing.assert_array_equal(view, x[7:] + 1.0)
+    np.testing.assert_array_equal(other, y + 1.0)
+
+
+def test_results_of_several_outputs_and_sizes_are_distinct():
+    f = tensorir.jit(lambda a: (a * 3.0, np.abs(a), a[: N // 2 + HUGE_PAGE].astype(np.float32)))
+    x = _x(2)
+    for _ in range(3):
+        a, b, c = f(x)
+        np.testing.assert_array_equal(a, x * 3.0)
+        np.testing.assert_array_equal(b, np.abs(x))
+        assert not np.shares_memory(a, b)
+        del a, b, c
+
+
+def test_calls_from_several_threads_get_their_own_results():
+    f = tensorir.jit(lambda a, s: a * s)
+    x = _x(3)
+    results, errors = {}, []
+
+    def work(k: int) -> None:
+        try:
+            kept = [f(x, float(k + 10 * r)) for r in range(3)]
+            results[k] = kept
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+    arrays = [(k + 10 * r, a) for k, kept in results.items() for r, a in enumerate(kept)]
+    assert len({a.ctypes.data for _, a in arrays}) == len(arrays)
+    for scale, a in arrays:
+        np.testing.assert_array_equal(a, x * float(scale))
+
+
+def test_idle_mappings_beyond_the_limit_are_unmapped():
+    pool = ResultPool(idle_limit=2 * HUGE_RESULT_BYTES)
+    held = [pool.take((HUGE_RESULT_BYTES,), np.uint8) for _ in range(4)]
+    assert pool.idle_bytes() == 0
+    del held
+    assert pool.idle_bytes() == 4 * HUGE_RESULT_BYTES
+    new = pool.take((2 * HUGE_RESULT_BYTES,), np.uint8)  # none idle fits: trims, then maps
+    assert pool.idle_bytes() == 2 * HUGE_RESULT_BYTES and new.nbytes == 2 * HUGE_RESULT_BYTES
