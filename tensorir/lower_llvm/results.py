@@ -64,7 +64,8 @@ class ResultPool:
         size = -(-count * dtype.itemsize // HUGE_PAGE) * HUGE_PAGE
         with self._lock:  # a mapping is claimed by the array made from it, under the lock
             idle = [i for i in range(len(self._maps)) if self._idle(i)]
-            found = next((i for i in idle if len(self._maps[i]) == size), None)
+            # the most recently used fits best: its pages may still be in the caches and TLB
+            found = next((i for i in reversed(idle) if len(self._maps[i]) == size), None)
             if found is None:
                 self._trim(idle)
                 memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
