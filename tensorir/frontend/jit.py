@@ -232,7 +232,7 @@ class JitFunction:
         self._own_out = "out" in self._params  # else out= names arrays for the results
 
     def __call__(self, *args, **kwargs):
-        into = kwargs and "out" in kwargs and not self._own_out
+        into = "out" in kwargs and not self._own_out
         out = kwargs.pop("out") if into else None
         if self._simple and not kwargs:
             # the hot path: a cache hit on positional arrays costs one key build and a lookup.
