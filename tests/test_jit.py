@@ -114,6 +114,32 @@ def test_pytrees_in_and_out():
     np.testing.assert_allclose(out["stats"][1], y.max(), rtol=1e-6)
 
 
+def test_cache_hits_on_pytrees_and_scalars_see_every_change():
+    """Repeated calls take the hot path (no signature build); a change of shape, dtype, tree,
+    scalar type or scalar value must still give numpy's answer, never a stale program's."""
+    f = tensorir.jit(lambda p, s: {k: v * s for k, v in p.items()})
+    a, b = rand(3), rand(2, 2, seed=1)
+    calls = [
+        ({"a": a, "b": b}, 2.0),
+        ({"a": a, "b": b}, 3.0),  # the value of a float is a run-time argument
+        ({"a": a, "b": b}, 4),  # an int: another specialization
+        ({"a": a, "b": b}, True),
+        ({"a": a[::-1], "b": b}, 2.0),  # strides
+        ({"a": a, "b": b.astype(np.float64)}, 2.0),  # dtype
+        ({"b": b, "a": a}, 2.0),  # key order: another tree
+        ({"a": rand(5), "b": b}, 2.0),  # shape
+        ({"a": a, "b": b.astype(b.dtype.newbyteorder())}, 2.0),  # converted: the slow path
+        ({"a": a, "b": b}, np.float32(0.5)),  # a numpy scalar: the slow path
+    ]
+    for _ in range(2):
+        for p, s in calls:
+            got = f(p, s)
+            assert list(got) == list(p)
+            for k, v in p.items():
+                np.testing.assert_allclose(got[k], v * s, rtol=1e-6)
+    assert len(f._fast_trees) == 7  # every hot-path signature, once
+
+
 def test_integer_semantics():
     f = tensorir.jit(lambda a, b: (a // b, a % b, a / b))
     a = np.array([7, -7, 7, -7, 0, 5], dtype=np.int32)

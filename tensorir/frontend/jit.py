@@ -224,7 +224,9 @@ class JitFunction:
         self._static_argnames = frozenset(_as_tuple(static_argnames))
         self._simple = not self._static_argnums and not self._static_argnames
         self._cache: dict = {}
-        self._fast: dict = {}
+        self._fast: dict = {}  # hot-path keys of positional arrays -> entry
+        self._fast_trees: dict = {}  # (tree, keys of its leaves) -> entry, for pytree arguments
+        self._positions: dict = {}  # number of positional arguments -> static positions
         try:
             self._params = list(inspect.signature(fn).parameters)
         except (TypeError, ValueError):
@@ -234,23 +236,48 @@ class JitFunction:
     def __call__(self, *args, **kwargs):
         into = "out" in kwargs and not self._own_out
         out = kwargs.pop("out") if into else None
-        if self._simple and not kwargs:
-            # the hot path: a cache hit on positional arrays costs one key build and a lookup.
-            # type(a) in the key keeps numpy scalars and ndarray subclasses off this path.
-            try:
-                entry = self._fast[tuple([(type(a), a.dtype, a.shape, a.strides) for a in args])]
-            except (AttributeError, KeyError):
-                pass
-            else:
-                return entry.run_into(out, *args) if into else entry.run(*args)
-        if current() is not None and not into:  # called while tracing (in grad or a jit): inline
-            return self._fn(*args, **kwargs)
-        entry, leaves = self._entry(args, kwargs)
-        if self._simple and not kwargs and all(_fast_path_array(a) for a in args):
-            if len(self._fast) > 256:  # many distinct strides: start over rather than grow
-                self._fast.clear()
-            self._fast[tuple([(type(a), a.dtype, a.shape, a.strides) for a in args])] = entry
+        hit = self._cached(args) if self._simple and not kwargs else None
+        if hit is None:
+            if current() is not None and not into:  # called while tracing (grad, a jit): inline
+                return self._fn(*args, **kwargs)
+            entry, leaves = self._entry(args, kwargs)
+            if self._simple and not kwargs:
+                self._remember(args, entry)
+        else:
+            entry, leaves = hit
         return entry.run_into(out, *leaves) if into else entry.run(*leaves)
+
+    def _cached(self, args) -> tuple[Lowered, tuple | list] | None:
+        """The hot path: (entry, array leaves) on a cache hit for positional arrays, or pytrees
+        of arrays and Python scalars, without building the full signature; else None.
+        type(a) in the key keeps numpy scalars and ndarray subclasses off this path."""
+        try:
+            return self._fast[_fast_key(args)], args
+        except (AttributeError, KeyError):
+            pass
+        if not self._fast_trees:
+            return None
+        leaves, tree = pytree.flatten(args)
+        try:
+            entry = self._fast_trees[tree, tuple([_leaf_key(a) for a in leaves])]
+        except (AttributeError, KeyError):
+            return None
+        return entry, [
+            np.asarray(a, _SCALARS[type(a)]) if type(a) in _SCALARS else a for a in leaves
+        ]
+
+    def _remember(self, args, entry: Lowered) -> None:
+        """Let later calls with arguments like `args` take the hot path."""
+        if all(_fast_path_array(a) for a in args):
+            table, key = self._fast, _fast_key(args)
+        else:
+            leaves, tree = pytree.flatten(args)
+            if not all(type(a) in _SCALARS or _fast_path_array(a) for a in leaves):
+                return
+            table, key = self._fast_trees, (tree, tuple([_leaf_key(a) for a in leaves]))
+        if len(table) > 256:  # many distinct strides: start over rather than grow
+            table.clear()
+        table[key] = entry
 
     def lower(self, *args, **kwargs) -> Lowered:
         """Trace and compile for these arguments (cached) and return every stage."""
@@ -266,7 +293,10 @@ class JitFunction:
 
     def _signature(self, args, kwargs):
         names = self._static_argnames
-        positions = static_positions(self._fn, len(args), self._static_argnums, names)
+        positions = self._positions.get(len(args))
+        if positions is None:  # inspects the signature: once per number of arguments
+            positions = static_positions(self._fn, len(args), self._static_argnums, names)
+            self._positions[len(args)] = positions
         dynamic, _ = split_static(args, kwargs, positions, tuple(names))
         static = tuple((i, args[i]) for i in sorted(positions))
         static += tuple(sorted((k, v) for k, v in kwargs.items() if k in names))
@@ -441,6 +471,15 @@ def _device_overlap(a, b) -> bool:
     if lo_b is None:
         return False
     return lo_a < lo_b + b.nbytes and lo_b < lo_a + a.nbytes
+
+
+def _fast_key(arrays) -> tuple:
+    return tuple([(type(a), a.dtype, a.shape, a.strides) for a in arrays])
+
+
+def _leaf_key(a) -> tuple:
+    """A leaf's part of a hot-path key: a Python scalar's value is a run-time argument."""
+    return (type(a),) if type(a) in _SCALARS else (type(a), a.dtype, a.shape, a.strides)
 
 
 def _fast_path_array(a) -> bool:
