@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 from programs import MATMUL_LAYOUTS
 
 import tensorir
-from tensorir.lower_llvm import blas, gemm, microkernel
+from tensorir.lower_llvm import blas, gemm, microkernel, parallel_runtime
 
 jit = functools.partial(tensorir.jit, matmul="kernel")
 DTYPES = [np.float32, np.float64]
@@ -118,6 +118,27 @@ def test_auto_picks_blas_for_small_products_and_the_kernel_for_others():
         assert not uses_kernel(auto, small, small)
 
 
+def test_thread_count_at_run_time_picks_gemm_or_kernel():
+    """A shallow product goes to gemm on one thread and to the kernel on more (the two are
+    never mixed on the pool): the count is read when the function runs, so a function compiled
+    on two threads and then called on one takes gemm, and the other way round."""
+    if blas.gemm() is None:
+        pytest.skip("numpy ships no cblas gemm")
+    x, y = data(np.float32, (1024, 16), (16, 300))
+    f = tensorir.jit(lambda x, y: x @ y + 1.0)
+    old = tensorir.get_num_threads()
+    try:
+        tensorir.set_num_threads(2)
+        text = f.lower(x, y).as_text("llvm-unoptimized")
+        assert parallel_runtime.THREADS_SYMBOL in text and "tensorir.ukernel" in text
+        assert ".one.gemm" in text
+        for n in (2, 1, 2):
+            tensorir.set_num_threads(n)
+            np.testing.assert_allclose(f(x, y), x @ y + 1.0, rtol=1e-5, atol=1e-5)
+    finally:
+        tensorir.set_num_threads(old)
+
+
 def test_choices_are_logged(caplog):
     x, y = data(np.float32, (1024, 16), (16, 300))
     old = tensorir.get_num_threads()
@@ -128,7 +149,8 @@ def test_choices_are_logged(caplog):
     tensorir.set_num_threads(old)
     text = caplog.text
     if blas.gemm() is not None:
-        assert "1024x16x300: gemm, fewer than 32 reductions, one thread" in text
+        assert "1024x16x300 on one thread: gemm, fewer than 32 reductions, one thread" in text
+        assert "1024x16x300 on more threads: micro-kernel" in text
     s = microkernel.shape_for(tensorir.ir.types.f32, 16)
     assert f"16x300x16 f32: {s.mr}x{s.nr} tiles, A read in place (cols-major)" in text
 

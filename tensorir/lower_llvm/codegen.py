@@ -15,7 +15,7 @@ from llvmlite import ir
 
 from ..ir import types as T
 from ..ir.core import Function, Operation, Value
-from . import blas, gemm, parallel
+from . import blas, gemm, parallel, parallel_runtime
 from .buffers import Buffer, contiguous, splat
 from .loops import GenericLowering, emit_nest
 from .memplan import MemoryPlan, plan
@@ -205,10 +205,28 @@ class _FunctionLowering:
 
     def lower_generic(self, op: Operation, class_buffer, tag: str) -> None:
         lowering = self.lowering(op, class_buffer)
-        if self.matmul == "auto":
-            how = "blas" if gemm.blas_preferred(lowering) else "kernel"
-        else:
-            how = self.matmul
+        if self.matmul != "auto":
+            self.lower_as(lowering, self.matmul, tag)
+            return
+        one = "blas" if gemm.blas_preferred(lowering, one_thread=True) else "kernel"
+        more = "blas" if gemm.blas_preferred(lowering, one_thread=False) else "kernel"
+        if not self.threads or one == more:
+            self.lower_as(lowering, one if not self.threads else more, tag)
+            return
+        # the pool's thread count when the function runs decides, not when it was compiled:
+        # `set_num_threads` may change it in between
+        b = self.b
+        count = b.call(declare(self.module, parallel_runtime.THREADS_SYMBOL, I32, []), [])
+        with b.if_else(b.icmp_signed("==", count, ir.Constant(I32, 1))) as (serial, pooled):
+            with serial:
+                self.lower_as(lowering, one, f"{tag}.one")
+            with pooled:
+                again = GenericLowering(op, lowering.ins, lowering.inits, lowering.outs, self)
+                self.lower_as(again, more, tag)
+
+    def lower_as(self, lowering: GenericLowering, how: str, tag: str) -> None:
+        """Emit `lowering` as `how` says ("blas", "kernel" or "loops"), falling back to loops
+        (split across the pool where they pay) for what that lowering cannot take."""
         if how == "blas" and blas.try_lower(lowering, self.b, tag):
             return
         if how in ("blas", "kernel") and gemm.try_lower(lowering, self, tag, self.threads):

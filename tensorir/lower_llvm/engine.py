@@ -86,7 +86,10 @@ class Executable:
         code = compile_object(self.llvm_ir_unoptimized, pipeline, "cpu")
         self.llvm_ir = code.llvm_ir
         self.cache_hit = code.hit
-        if parallel_runtime.SYMBOL in self.llvm_ir_unoptimized:
+        if any(
+            name in self.llvm_ir_unoptimized
+            for name in (parallel_runtime.SYMBOL, parallel_runtime.THREADS_SYMBOL)
+        ):
             parallel_runtime.pool()  # links the symbol the object calls
         with _lock:
             engine = _engine()

@@ -28,7 +28,6 @@ from .blas import gemm as numpy_gemm
 from .loops import PTR, GenericLowering, emit_loop, emit_nest
 from .microkernel import Shape, micro_kernel, shape_for
 from .parallel import MIN_WORK, Region, dispatch, operand_buffers, runtime_values
-from .parallel_runtime import planned_threads
 from .scalar import I32, I64, declare
 
 log = logging.getLogger("tensorir.matmul")  # TENSORIR_LOG=matmul prints the choices
@@ -65,17 +64,17 @@ def _count(b: ir.IRBuilder, n: ir.Value, size: int) -> ir.Value:
     return b.udiv(b.add(n, _const(size - 1)), _const(size))
 
 
-def blas_preferred(g: GenericLowering) -> bool:
+def blas_preferred(g: GenericLowering, one_thread: bool) -> bool:
     """Whether numpy's gemm (`blas.py`) beats the micro-kernel for this generic. Measured with
     benchmarks/matmul.py on the 2-core Zen 4 VM (numpy / tensorir, float32; RESULTS.md): the
     kernel wins or ties from 64^3 up on two threads (64^3: 1.10x vs gemm's 0.82x; 256x256 @
     256x10: 1.45x vs 0.93x: it splits across the pool where OpenBLAS stays on one thread) and
     from 128^3 up on one (1.07x vs 0.96x; 64^3 0.77x vs 0.83x, 256x256 @ 256x10 0.89x vs
     0.94x). gemm is kept for products below 2^16 multiply-adds, where both are the call, and, when
-    the pool has one thread at compile time, for fewer than 32 reductions (256x10 @ 10x256:
+    the function runs on `one_thread`, for fewer than 32 reductions (256x10 @ 10x256:
     0.93x vs 0.71x, each tile's call and store spread over few FMAs; inside the SGD step of
-    benchmarks/sgd_step.py this product cost 0.3 ms more through the kernel than through gemm,
-    which we could not reproduce alone). With more threads a function never mixes the two:
+    benchmarks/sgd_step.py it once cost 0.3 ms more, which was LLVM leaving the kernel out of
+    line there: `microkernel.py` now marks it alwaysinline). With more threads a function never mixes the two:
     OpenBLAS's threads spin after each call and take the cores from our pool's (the SGD step on
     two threads: every product through the kernel 1.21-1.36 ms, through gemm 1.28-1.74, one gemm
     among kernels 2.0, numpy 1.30-1.90).
@@ -94,11 +93,14 @@ def blas_preferred(g: GenericLowering) -> bool:
         why
         for small, why in (
             (m * n * k < 1 << 16, "fewer than 2^16 multiply-adds"),
-            (k < 32 and planned_threads() == 1, "fewer than 32 reductions, one thread"),
+            (k < 32 and one_thread, "fewer than 32 reductions, one thread"),
         )
         if small
     ]
-    log.debug("%dx%dx%d: %s", m, k, n, f"gemm, {reasons[0]}" if reasons else "micro-kernel")
+    where = "one thread" if one_thread else "more threads"
+    log.debug(
+        "%dx%dx%d on %s: %s", m, k, n, where, f"gemm, {reasons[0]}" if reasons else "micro-kernel"
+    )
     return bool(reasons)
 
 

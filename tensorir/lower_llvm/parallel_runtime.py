@@ -44,6 +44,7 @@ import threading
 import llvmlite.binding as llvm
 
 SYMBOL = "tensorir_parallel_for"
+THREADS_SYMBOL = "tensorir_pool_threads"  # the thread count, for a choice made at run time
 # pause/yield iterations an idle worker polls for a new job before sleeping: ~0.2 ms on x86
 # (a PAUSE is ~40-140 cycles), far longer than the gap between calls in a Python loop
 SPIN = 4096
@@ -366,14 +367,15 @@ class _Pool:
                 for name in (
                     SYMBOL,
                     "tensorir_pool_set_threads",
-                    "tensorir_pool_threads",
+                    THREADS_SYMBOL,
                     "tensorir_pool_dispatches",
                     "tensorir_pool_reset",
                 )
             }
-        llvm.add_symbol(SYMBOL, addr[SYMBOL])  # what the kernels' objects link against
+        for name in (SYMBOL, THREADS_SYMBOL):  # what the kernels' objects link against
+            llvm.add_symbol(name, addr[name])
         self.set_threads = ctypes.CFUNCTYPE(None, ctypes.c_int32)(addr["tensorir_pool_set_threads"])
-        self.threads = ctypes.CFUNCTYPE(ctypes.c_int32)(addr["tensorir_pool_threads"])
+        self.threads = ctypes.CFUNCTYPE(ctypes.c_int32)(addr[THREADS_SYMBOL])
         self.dispatches = ctypes.CFUNCTYPE(ctypes.c_int64)(addr["tensorir_pool_dispatches"])
         self.reset = ctypes.CFUNCTYPE(None)(addr["tensorir_pool_reset"])
         self.reset()
@@ -429,16 +431,6 @@ def get_num_threads() -> int:
     True
     """
     return pool().threads()
-
-
-def planned_threads() -> int:
-    """The thread count parallel loops will run on, without compiling the pool to ask it (a
-    compiler choice must not start the runtime of a function that has no parallel loop).
-
-    >>> planned_threads() >= 1
-    True
-    """
-    return _pool.threads() if _pool is not None else default_num_threads()
 
 
 def parallel_dispatches() -> int:
