@@ -4,6 +4,8 @@ array (a view included) still uses them, also with calls from several threads.""
 import threading
 
 import numpy as np
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 import tensorir
 from tensorir.lower_llvm.results import HUGE_PAGE, HUGE_RESULT_BYTES, ResultPool
@@ -79,3 +81,48 @@ def test_idle_mappings_beyond_the_limit_are_unmapped():
     assert pool.idle_bytes() == 4 * HUGE_RESULT_BYTES
     new = pool.take((2 * HUGE_RESULT_BYTES,), np.uint8)  # none idle fits: trims, then maps
     assert pool.idle_bytes() == 2 * HUGE_RESULT_BYTES and new.nbytes == 2 * HUGE_RESULT_BYTES
+
+
+_STEPS = st.lists(
+    st.one_of(
+        st.tuples(st.just("take"), st.integers(1, 3), st.sampled_from(["u1", "f4", "f8"])),
+        st.tuples(st.just("view"), st.integers(0, 7), st.just("")),
+        st.tuples(st.just("drop"), st.integers(0, 7), st.just("")),
+    ),
+    min_size=1,
+    max_size=25,
+)
+
+
+@settings(max_examples=40, deadline=None)
+@given(_STEPS)
+@example([("take", 3, "u1")] * 3 + [("drop", 0, "")] * 3 + [("take", 3, "f8")])  # trims on reuse
+def test_random_takes_views_and_drops_never_share_live_memory(steps):
+    """Arrays taken from the pool, some replaced by views of themselves, some dropped, in any
+    order: no take ever lands on memory a live array (or view) uses, each keeps what was
+    written into it, and after a take the idle mappings stay within the limit."""
+    pool = ResultPool(idle_limit=2 * HUGE_PAGE)
+    held: list[tuple[int, np.ndarray]] = []  # (stamp, array or view)
+    for n, (what, k, code) in enumerate(steps):
+        if what == "take":
+            dtype = np.dtype(code)
+            a = pool.take((k * HUGE_PAGE // dtype.itemsize - 3,), dtype)
+            a[...] = n % 200 + 1
+            held.append((n % 200 + 1, a))
+            assert pool.idle_bytes() <= 2 * HUGE_PAGE
+        elif held:
+            i = k % len(held)
+            stamp, a = held.pop(i)
+            if what == "view":
+                held.insert(i, (stamp, a[k + 1 :]))
+            del a
+        _check(held)
+
+
+def _check(held: list[tuple[int, np.ndarray]]) -> None:
+    """(A function, so that its loop variables hold no array once it returns.)"""
+    for stamp, a in held:
+        assert (a == stamp).all()
+    for i, (_, a) in enumerate(held):
+        for _, b in held[i + 1 :]:
+            assert not np.shares_memory(a, b)

@@ -70,14 +70,14 @@ def blas_preferred(g: GenericLowering, one_thread: bool) -> bool:
     kernel wins or ties from 64^3 up on two threads (64^3: 1.10x vs gemm's 0.82x; 256x256 @
     256x10: 1.45x vs 0.93x: it splits across the pool where OpenBLAS stays on one thread) and
     from 128^3 up on one (1.07x vs 0.96x; 64^3 0.77x vs 0.83x, 256x256 @ 256x10 0.89x vs
-    0.94x). gemm is kept for products below 2^16 multiply-adds, where both are the call, and, when
-    the function runs on `one_thread`, for fewer than 32 reductions (256x10 @ 10x256:
-    0.93x vs 0.71x, each tile's call and store spread over few FMAs; inside the SGD step of
+    0.94x). gemm is kept for products below 2^16 multiply-adds, where both are the call, and,
+    when the function runs on `one_thread`, for fewer than 32 reductions (256x10 @ 10x256: 0.93x
+    vs 0.71x, each tile's call and store spread over few FMAs; inside the SGD step of
     benchmarks/sgd_step.py it once cost 0.3 ms more, which was LLVM leaving the kernel out of
-    line there: `microkernel.py` now marks it alwaysinline). With more threads a function never mixes the two:
-    OpenBLAS's threads spin after each call and take the cores from our pool's (the SGD step on
-    two threads: every product through the kernel 1.21-1.36 ms, through gemm 1.28-1.74, one gemm
-    among kernels 2.0, numpy 1.30-1.90).
+    line there: `microkernel.py` now marks it alwaysinline). With more threads a function never
+    mixes the two: OpenBLAS's threads spin after each call and take the cores from our pool's
+    (the SGD step on two threads: every product through the kernel 1.21-1.36 ms, through gemm
+    1.28-1.74, one gemm among kernels 2.0, numpy 1.30-1.90).
 
     >>> import numpy as np, tensorir
     >>> text = tensorir.jit(lambda x, y: x @ y).lower(np.ones((256, 300)), np.ones((300, 256)))

@@ -30,7 +30,8 @@ import numpy as np
 # mapping per call 3.7 ms, glibc's reused block 2.9 ms, one thread).
 HUGE_RESULT_BYTES = 32 << 20
 HUGE_PAGE = 2 << 20
-# Dropped mappings kept for reuse, at most this many bytes of them; older ones are unmapped.
+# Dropped mappings kept for reuse: after each `take`, at most this many bytes of them (the
+# oldest go first). Between calls, results the caller drops may add to them.
 IDLE_LIMIT = 512 << 20
 
 
@@ -66,19 +67,18 @@ class ResultPool:
             idle = [i for i in range(len(self._maps)) if self._idle(i)]
             # the most recently used fits best: its pages may still be in the caches and TLB
             found = next((i for i in reversed(idle) if len(self._maps[i]) == size), None)
-            if found is None:
-                self._trim(idle)
+            memory = None if found is None else self._maps[found]
+            self._trim([i for i in idle if i != found])
+            if memory is None:
                 memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
                 if hasattr(mmap, "MADV_HUGEPAGE"):
                     memory.madvise(mmap.MADV_HUGEPAGE)
-                self._maps.append(memory)
-            else:
-                memory = self._maps.pop(found)
-                self._maps.append(memory)  # most recently used last: trimming drops the oldest
+            # most recently used last: trimming drops the oldest
+            self._maps = [m for m in self._maps if m is not memory] + [memory]
             return np.frombuffer(memory, dtype, count).reshape(shape)
 
     def _trim(self, idle: list[int]) -> None:
-        """Unmap the oldest idle mappings beyond `idle_limit` bytes of them."""
+        """Unmap the oldest of the `idle` mappings beyond `idle_limit` bytes of them."""
         kept = sum(len(self._maps[i]) for i in idle)
         drop = set()
         for i in idle:
