@@ -19,7 +19,7 @@ import functools
 import inspect
 import math
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -28,7 +28,7 @@ from ..ir import types as T
 from ..ir.core import Module
 from ..ir.parser import parse_module
 from ..ir.printer import print_module
-from ..lower_llvm.codegen import MATMUL_CHOICES
+from ..lower_llvm.codegen import MATMUL_CHOICES, fastmath_flags
 from ..lower_llvm.donation import donations
 from ..lower_llvm.engine import DEFAULT_PIPELINE, Executable, compile_function
 from ..lower_llvm.results import HUGE_RESULT_BYTES, new_result
@@ -206,6 +206,7 @@ class JitFunction:
         arch: str | None = None,
         donate_argnums=(),
         matmul: str = "auto",
+        fastmath: bool | Iterable[str] = False,
     ):
         if device not in (None, "cpu", "cuda"):
             raise ValueError(f"tensorir.jit: device must be 'cpu' or 'cuda', got {device!r}")
@@ -219,6 +220,7 @@ class JitFunction:
                 f"tensorir.jit: matmul must be one of {MATMUL_CHOICES}, got {matmul!r}"
             )
         self._matmul = matmul
+        self._fastmath = fastmath_flags(fastmath)
         self._dumps = 0
         self._static_argnums = tuple(sorted(_as_tuple(static_argnums)))
         self._static_argnames = frozenset(_as_tuple(static_argnames))
@@ -375,7 +377,9 @@ class JitFunction:
         else:
             contiguous = [k[2] if len(k) == 3 else True for k in key[2:]]
             pipeline = self._pipeline or DEFAULT_PIPELINE
-            exe = compile_function(f, contiguous, pipeline=pipeline, matmul=self._matmul)
+            exe = compile_function(
+                f, contiguous, pipeline=pipeline, matmul=self._matmul, fastmath=self._fastmath
+            )
             if self._donate:
                 leaves = self._donated_leaves(args, set(traced.static_argnums))
                 donation = donations(exe.generic_function, exe.lowered.plan, leaves, contiguous)
@@ -399,6 +403,7 @@ def jit(
     arch: str | None = None,
     donate_argnums=(),
     matmul: str = "auto",
+    fastmath: bool | Iterable[str] = False,
 ):
     """Compile `fn` (numpy code); usable as `@jit` or `@jit(static_argnums=...)`.
 
@@ -423,6 +428,13 @@ def jit(
     BLAS per block, epilogue on each block), "loops" (plain loop nests), or "auto": whichever
     is faster for the shape (`lower_llvm/gemm.blas_preferred`). The choice shows in the LLVM IR.
 
+    `fastmath` (CPU), as in Numba: LLVM's fast-math flags on the function's float arithmetic
+    (add, subtract, multiply, divide, negate). True means `reassoc contract arcp nsz`: results
+    may differ from numpy's in the last bits (a division by a row's sum becomes a multiply by
+    its reciprocal), but NaN and infinity keep their meaning; a set of flag names picks others
+    ("nnan", "ninf" and "afn" too). Sums keep their float32 blocks either way, and the inline
+    exp, log and tanh their accuracy.
+
     >>> import numpy as np, tensorir
     >>> @tensorir.jit
     ... def f(x):
@@ -433,7 +445,16 @@ def jit(
     >>> f(np.ones(2, np.float32), out=buf) is buf
     True
     """
-    options = (static_argnums, static_argnames, pipeline, device, arch, donate_argnums, matmul)
+    options = (
+        static_argnums,
+        static_argnames,
+        pipeline,
+        device,
+        arch,
+        donate_argnums,
+        matmul,
+        fastmath,
+    )
     if fn is None:
         return lambda f: JitFunction(f, *options)
     return JitFunction(fn, *options)

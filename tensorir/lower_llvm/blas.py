@@ -261,7 +261,7 @@ def emit_factor(g: GenericLowering, b: ir.IRBuilder, v: Value, ivs: list) -> ir.
         if arg is v or any(arg in o.operands for o in ops):
             idx = [emit_affine(b, e, ivs) for e in g.maps[k].results]
             values[arg] = g.ins[k].load(b, idx)
-    ctx = Ctx(b, g.fn.module, ivs, g.fn.buffer_of, g.fn.report, g.combiners)
+    ctx = Ctx(b, g.fn.module, ivs, g.fn.buffer_of, g.fn.report, g.combiners, g.fn.fastmath)
     for o in ops:
         values[o.result] = EMIT[o.name](ctx, [values.get(x) for x in o.operands], o)
     return values[v]

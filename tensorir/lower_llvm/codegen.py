@@ -26,6 +26,27 @@ from .vecmath import keep_vector_declarations
 
 PTR = ir.PointerType()
 MATMUL_CHOICES = ("auto", "kernel", "blas", "loops")
+FASTMATH_FLAGS = ("nnan", "ninf", "nsz", "arcp", "contract", "afn", "reassoc")
+# what fastmath=True means: NaN and infinity keep their meaning, unlike Numba's "fast"
+FASTMATH_DEFAULT = ("reassoc", "contract", "arcp", "nsz")
+
+
+def fastmath_flags(fastmath) -> tuple[str, ...]:
+    """The LLVM fast-math flags a `fastmath=` option asks for.
+
+    >>> fastmath_flags(True), fastmath_flags(False), fastmath_flags({"nnan", "arcp"})
+    (('reassoc', 'contract', 'arcp', 'nsz'), (), ('arcp', 'nnan'))
+    """
+    if fastmath is True:
+        return FASTMATH_DEFAULT
+    if fastmath is False or fastmath is None:
+        return ()
+    if isinstance(fastmath, str) or not all(isinstance(f, str) for f in fastmath):
+        raise TypeError(f"fastmath must be a bool or a set of flag names, got {fastmath!r}")
+    unknown = sorted(set(fastmath) - set(FASTMATH_FLAGS))
+    if unknown:
+        raise ValueError(f"fastmath: unknown flags {unknown}; the flags are {FASTMATH_FLAGS}")
+    return tuple(sorted(set(fastmath)))
 
 
 @dataclass
@@ -40,10 +61,16 @@ class Lowered:
 
 class _FunctionLowering:
     def __init__(
-        self, f: Function, name: str, contiguous_args: list[bool], matmul: str, threads: bool
+        self,
+        f: Function,
+        name: str,
+        contiguous_args: list[bool],
+        matmul: str,
+        threads: bool,
+        fastmath: tuple[str, ...] = (),
     ):
         self.f = f
-        self.matmul, self.threads = matmul, threads
+        self.matmul, self.threads, self.fastmath = matmul, threads, fastmath
         self.module = ir.Module(name=name)
         n_res = len(f.type.results)
         fnty = ir.FunctionType(I32, [PTR] * (len(f.args) + n_res))
@@ -284,6 +311,7 @@ def lower_function(
     contiguous_args: list[bool],
     matmul: str = "auto",
     threads: bool = True,
+    fastmath: tuple[str, ...] = (),
 ) -> Lowered:
     """LLVM IR for generalized function `f`, entry named `name`; `contiguous_args[i]` says
     argument i is a C-contiguous array (so its strides are compile-time constants).
@@ -293,7 +321,8 @@ def lower_function(
     plain loop nests, "auto" through whichever `gemm.blas_preferred` says is faster for the
     shape. Code that must not depend on numpy's BLAS (a standalone shared library) uses
     "kernel". `threads` lets large loops run on the process's thread pool (`parallel.py`), which
-    a standalone library cannot link either."""
+    a standalone library cannot link either. `fastmath` flags go on the float arithmetic of the
+    function's generics (`fastmath_flags`)."""
     if matmul not in MATMUL_CHOICES:
         raise ValueError(f"matmul must be one of {MATMUL_CHOICES}, got {matmul!r}")
-    return _FunctionLowering(f, name, contiguous_args, matmul, threads).lower()
+    return _FunctionLowering(f, name, contiguous_args, matmul, threads, fastmath).lower()

@@ -154,19 +154,21 @@ def compile_function(
     name: str | None = None,
     pipeline: str = DEFAULT_PIPELINE,
     matmul: str = "auto",
+    fastmath: tuple[str, ...] = (),
 ) -> Executable:
     """Run `pipeline` on `f` (tensor-level IR; it is modified) and compile it for the host CPU.
 
     `contiguous_args[i]` promises that argument i is always C-contiguous, which makes its strides
     compile-time constants; by default every argument's strides are read at run time.
-    `matmul` picks how matmuls run (`codegen.lower_function`).
+    `matmul` picks how matmuls run and `fastmath` the float arithmetic's LLVM flags
+    (`codegen.lower_function`).
     """
     pm = PassManager(pipeline)
     g = pm.run(Module([f])).functions[0]
     if contiguous_args is None:
         contiguous_args = [False] * len(g.args)
     name = name or f"tensorir_{g.sym_name}_{next(_names)}"
-    lowered = lower_function(g, name, contiguous_args, matmul)
+    lowered = lower_function(g, name, contiguous_args, matmul, fastmath=fastmath)
     t0 = time.perf_counter()
     exe = Executable(lowered, g.type.inputs, g.type.results, contiguous_args, pipeline)
     exe.generic_function = g

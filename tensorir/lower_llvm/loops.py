@@ -532,7 +532,8 @@ class GenericLowering:
                 values[arg] = self.ins[k].load(b, idx)
         for arg, acc in zip(acc_args, accs, strict=True):
             values[arg] = acc
-        ctx = Ctx(b, self.fn.module, ivs, self.fn.buffer_of, self.fn.report, self.combiners)
+        fn = self.fn
+        ctx = Ctx(b, fn.module, ivs, fn.buffer_of, fn.report, self.combiners, fn.fastmath)
         for inner in block.ops[:-1]:
             args = [values.get(v) for v in inner.operands]
             if inner in self.narrowed:  # a blocked sum's float32 lane adds the float32 term

@@ -81,6 +81,7 @@ class Region:
 
     def __init__(self, parent, name: str, captured: list[ir.Value]):
         self.parent, self.module = parent, parent.module
+        self.fastmath = parent.fastmath
         fnty = ir.FunctionType(ir.VoidType(), [PTR, I64, I64])
         self.fn = ir.Function(self.module, fnty, name)
         self.fn.linkage = "internal"
@@ -318,7 +319,7 @@ def _combine(g: GenericLowering, fn, combiners, partials, part_buffers, par, tag
     ivs: list = [ir.Constant(I64, 0)] * len(g.iters)
     out_maps = g.maps[n_in:]
     slots = [fn.alloca(ll_type(c.operands[0].type)) for c in combiners]
-    ctx = Ctx(b, fn.module, ivs, fn.buffer_of, fn.report, g.combiners)
+    ctx = Ctx(b, fn.module, ivs, fn.buffer_of, fn.report, g.combiners, fn.fastmath)
 
     def out_index(k):
         return [emit_affine(b, e, ivs) for e in out_maps[k].results]

@@ -91,9 +91,17 @@ class Ctx:
     """What an emitter may use: the builder, the module, loop indices, buffers, error reporting."""
 
     def __init__(
-        self, builder: ir.IRBuilder, module: ir.Module, indices, buffer_of, report, combiners=()
+        self,
+        builder: ir.IRBuilder,
+        module: ir.Module,
+        indices,
+        buffer_of,
+        report,
+        combiners=(),
+        fastmath: tuple[str, ...] = (),
     ):
         self.b, self.module = builder, module
+        self.fastmath = fastmath  # LLVM fast-math flags for float arithmetic (`jit(fastmath=)`)
         self.target = TARGETS.get(module.triple, HOST)
         # float ops that only fold values into a reduction's accumulator: they may be
         # reassociated, which is what lets the loop vectorizer split the sum into lanes
@@ -189,33 +197,41 @@ def _isfinite(ctx, a, op):
 # ---- arithmetic -------------------------------------------------------------------------------
 
 
+def _flags(ctx, op) -> tuple[str, ...]:
+    """Fast-math flags of float arithmetic `op`: the function's, plus reassoc where `op` only
+    folds values into a reduction's accumulator."""
+    if op in ctx.combiners and "reassoc" not in ctx.fastmath:
+        return (*ctx.fastmath, "reassoc")
+    return ctx.fastmath
+
+
 @emits("s.add")
 def _add(ctx, a, op):
     if _is_float(op):
-        return ctx.b.fadd(*a, flags=("reassoc",) if op in ctx.combiners else ())
+        return ctx.b.fadd(*a, flags=_flags(ctx, op))
     return ctx.b.or_(*a) if a[0].type == I1 else ctx.b.add(*a)  # numpy: bool + is or
 
 
 @emits("s.sub")
 def _sub(ctx, a, op):
-    return ctx.b.fsub(*a) if _is_float(op) else ctx.b.sub(*a)
+    return ctx.b.fsub(*a, flags=ctx.fastmath) if _is_float(op) else ctx.b.sub(*a)
 
 
 @emits("s.mul")
 def _mul(ctx, a, op):
     if _is_float(op):
-        return ctx.b.fmul(*a, flags=("reassoc",) if op in ctx.combiners else ())
+        return ctx.b.fmul(*a, flags=_flags(ctx, op))
     return ctx.b.and_(*a) if a[0].type == I1 else ctx.b.mul(*a)
 
 
 @emits("s.div")
 def _div(ctx, a, op):
-    return ctx.b.fdiv(*a)
+    return ctx.b.fdiv(*a, flags=ctx.fastmath)
 
 
 @emits("s.neg")
 def _neg(ctx, a, op):
-    return ctx.b.fneg(a[0]) if _is_float(op) else ctx.b.neg(a[0])
+    return ctx.b.fneg(a[0], flags=ctx.fastmath) if _is_float(op) else ctx.b.neg(a[0])
 
 
 @emits("s.abs")

@@ -125,6 +125,8 @@ class CheckedBuffer(Buffer):
 class _KernelLowering:
     """Builds one kernel; the `fn_ctx` GenericLowering needs (alloca, module, buffers, report)."""
 
+    fastmath: tuple[str, ...] = ()  # `jit(fastmath=)` is for the CPU: kernels round as numpy
+
     def __init__(self, owner: _ModuleLowering, name: str):
         self.owner, self.module = owner, owner.module
         addr = 0 if owner.host else GLOBAL
