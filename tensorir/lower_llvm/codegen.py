@@ -9,6 +9,7 @@ of a run-time error (an out-of-bounds gather index) in `Lowered.errors`.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from llvmlite import ir
@@ -37,11 +38,10 @@ def fastmath_flags(fastmath) -> tuple[str, ...]:
     >>> fastmath_flags(True), fastmath_flags(False), fastmath_flags({"nnan", "arcp"})
     (('reassoc', 'contract', 'arcp', 'nsz'), (), ('arcp', 'nnan'))
     """
-    if fastmath is True:
-        return FASTMATH_DEFAULT
-    if fastmath is False or fastmath is None:
-        return ()
-    if isinstance(fastmath, str) or not all(isinstance(f, str) for f in fastmath):
+    if fastmath is None or isinstance(fastmath, bool):
+        return FASTMATH_DEFAULT if fastmath else ()
+    names = fastmath if isinstance(fastmath, Iterable) and not isinstance(fastmath, str) else None
+    if names is None or not all(isinstance(f, str) for f in names):
         raise TypeError(f"fastmath must be a bool or a set of flag names, got {fastmath!r}")
     unknown = sorted(set(fastmath) - set(FASTMATH_FLAGS))
     if unknown:
