@@ -495,11 +495,14 @@ def _device_overlap(a, b) -> bool:
 
 
 def _fast_key(arrays) -> tuple:
+    """The hot-path key of positional arrays (AttributeError for anything else)."""
     return tuple([(type(a), a.dtype, a.shape, a.strides) for a in arrays])
 
 
 def _leaf_key(a) -> tuple:
-    """A leaf's part of a hot-path key: a Python scalar's value is a run-time argument."""
+    """A pytree leaf's part of a hot-path key: an array's as in `_fast_key` (spelled out again
+    there, inline, since that comprehension is the cost of every plain call), a Python
+    scalar's its type, its value being a run-time argument."""
     return (type(a),) if type(a) in _SCALARS else (type(a), a.dtype, a.shape, a.strides)
 
 
