@@ -33,6 +33,13 @@ HUGE_PAGE = 2 << 20
 # Dropped mappings kept for reuse: after each `take`, at most this many bytes of them (the
 # oldest go first). Between calls, results the caller drops may add to them.
 IDLE_LIMIT = 512 << 20
+# Each new mapping starts its array at the next of COLORS offsets, STAGGER apart (the extra
+# length of the mapping says which). The kernel places same-size mappings a power of two
+# apart, so without this the arrays of a chain of calls (64 MiB each) agreed in all their low
+# address bits: the chain 2^24 on such inputs and output took 16-21 ms on one thread, on
+# numpy's arrays (4 KiB apart) 14 ms, on arrays 16 KiB apart 11.6 ms.
+STAGGER = 16 << 10
+COLORS = 16
 
 
 class ResultPool:
@@ -47,6 +54,7 @@ class ResultPool:
     def __init__(self, idle_limit: int = IDLE_LIMIT):
         self.idle_limit = idle_limit
         self._maps: list[mmap.mmap] = []
+        self._made = 0  # mappings made so far: the next one's color
         self._lock = threading.Lock()
         probe = [object()]
         self._free = self._refs(probe, 0)  # the count of a mapping only this list holds
@@ -66,16 +74,21 @@ class ResultPool:
         with self._lock:  # a mapping is claimed by the array made from it, under the lock
             idle = [i for i in range(len(self._maps)) if self._idle(i)]
             # the most recently used fits best: its pages may still be in the caches and TLB
-            found = next((i for i in reversed(idle) if len(self._maps[i]) == size), None)
+            fits = [i for i in idle if 0 <= len(self._maps[i]) - size < COLORS * STAGGER]
+            found = fits[-1] if fits else None
             memory = None if found is None else self._maps[found]
             self._trim([i for i in idle if i != found])
             if memory is None:
-                memory = mmap.mmap(-1, size, flags=mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS)
+                extra = self._made % COLORS * STAGGER
+                self._made += 1
+                flags = mmap.MAP_PRIVATE | mmap.MAP_ANONYMOUS
+                memory = mmap.mmap(-1, size + extra, flags=flags)
                 if hasattr(mmap, "MADV_HUGEPAGE"):
                     memory.madvise(mmap.MADV_HUGEPAGE)
             # most recently used last: trimming drops the oldest
             self._maps = [m for m in self._maps if m is not memory] + [memory]
-            return np.frombuffer(memory, dtype, count).reshape(shape)
+            offset = len(memory) - size
+            return np.frombuffer(memory, dtype, count, offset).reshape(shape)
 
     def _trim(self, idle: list[int]) -> None:
         """Unmap the oldest of the `idle` mappings beyond `idle_limit` bytes of them."""
