@@ -79,6 +79,34 @@ def test_calls_from_several_threads_get_their_own_results():
         np.testing.assert_array_equal(a, x * float(scale))
 
 
+def test_threads_taking_and_dropping_results_never_clobber_each_other():
+    """Churn: every thread's result is checked after the others have taken and dropped theirs,
+    so two threads handed one mapping at once would see each other's values."""
+    f = tensorir.jit(lambda a, s: a + s)
+    x = _x(4)
+    errors = []
+    barrier = threading.Barrier(4)
+
+    def work(k: int) -> None:
+        try:
+            for r in range(8):
+                got = f(x, float(100 * k + r))
+                barrier.wait()  # all four results alive at once, then checked
+                if not np.array_equal(got, x + float(100 * k + r)):
+                    errors.append((k, r))
+                barrier.wait()
+                del got
+        except Exception as e:  # reported by the main thread
+            errors.append(e)
+
+    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert not errors
+
+
 def test_idle_mappings_beyond_the_limit_are_unmapped():
     slack = 4 * COLORS * STAGGER  # each mapping is longer by its array's staggered offset
     pool = ResultPool(idle_limit=2 * HUGE_RESULT_BYTES + slack)
