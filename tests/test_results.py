@@ -55,24 +55,33 @@ def test_results_of_several_outputs_and_sizes_are_distinct():
         del a, b, c
 
 
-def test_calls_from_several_threads_get_their_own_results():
-    f = tensorir.jit(lambda a, s: a * s)
-    x = _x(3)
-    results, errors = {}, []
+def _in_threads(work, n: int = 4) -> list:
+    """Run `work(k)` on threads k = 0..n-1 and return the exceptions they raised."""
+    errors = []
 
-    def work(k: int) -> None:
+    def run(k: int) -> None:
         try:
-            kept = [f(x, float(k + 10 * r)) for r in range(3)]
-            results[k] = kept
-        except Exception as e:  # reported by the main thread
+            work(k)
+        except Exception as e:  # reported by the caller
             errors.append(e)
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
+    threads = [threading.Thread(target=run, args=(k,)) for k in range(n)]
     for t in threads:
         t.start()
     for t in threads:
         t.join()
-    assert not errors
+    return errors
+
+
+def test_calls_from_several_threads_get_their_own_results():
+    f = tensorir.jit(lambda a, s: a * s)
+    x = _x(3)
+    results = {}
+
+    def work(k: int) -> None:
+        results[k] = [f(x, float(k + 10 * r)) for r in range(3)]
+
+    assert not _in_threads(work)
     arrays = [(k + 10 * r, a) for k, kept in results.items() for r, a in enumerate(kept)]
     assert len({a.ctypes.data for _, a in arrays}) == len(arrays)
     for scale, a in arrays:
@@ -84,27 +93,20 @@ def test_threads_taking_and_dropping_results_never_clobber_each_other():
     so two threads handed one mapping at once would see each other's values."""
     f = tensorir.jit(lambda a, s: a + s)
     x = _x(4)
-    errors = []
-    barrier = threading.Barrier(4)
+    clobbered = []
+    barrier = threading.Barrier(4, timeout=60)  # a thread that fails breaks it, not hangs
 
     def work(k: int) -> None:
-        try:
-            for r in range(8):
-                got = f(x, float(100 * k + r))
-                barrier.wait()  # all four results alive at once, then checked
-                if not np.array_equal(got, x + float(100 * k + r)):
-                    errors.append((k, r))
-                barrier.wait()
-                del got
-        except Exception as e:  # reported by the main thread
-            errors.append(e)
+        for r in range(8):
+            got = f(x, float(100 * k + r))
+            barrier.wait()  # all four results alive at once, then checked
+            if not np.array_equal(got, x + float(100 * k + r)):
+                clobbered.append((k, r))
+            barrier.wait()
+            del got
 
-    threads = [threading.Thread(target=work, args=(k,)) for k in range(4)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    assert not errors
+    assert not _in_threads(work)
+    assert not clobbered
 
 
 def test_idle_mappings_beyond_the_limit_are_unmapped():
