@@ -48,7 +48,8 @@ def test_mixed_advanced_indexing():
 @given(data=st.data(), shape=hnp.array_shapes(min_dims=2, max_dims=4, min_side=1, max_side=3))
 def test_several_integer_arrays(data, shape):
     x = data.draw(small_arrays(np.int16, shape))
-    key = list(data.draw(hnp.basic_indices(shape, allow_newaxis=True, allow_ellipsis=False)))
+    drawn = data.draw(hnp.basic_indices(shape, allow_newaxis=True, allow_ellipsis=False))
+    key = list(drawn) if isinstance(drawn, tuple) else [drawn]  # a bare int or slice too
     key += [slice(None)] * (len(shape) - sum(k is not None for k in key))
     axes = [i for i, k in enumerate(key) if k is not None]
     chosen = data.draw(st.lists(st.sampled_from(axes), min_size=2, max_size=3, unique=True))
